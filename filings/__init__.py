@@ -1,0 +1,1 @@
+"""synthreview: filings stage (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""synthreview: reports stage (see DESIGN.md)."""

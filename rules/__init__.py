@@ -1,0 +1,1 @@
+"""synthreview: rules stage (see DESIGN.md)."""

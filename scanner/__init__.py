@@ -1,0 +1,1 @@
+"""synthreview: scanner stage (see DESIGN.md)."""

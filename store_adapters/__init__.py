@@ -1,0 +1,1 @@
+"""synthreview: store_adapters stage (see DESIGN.md)."""
