@@ -78,7 +78,8 @@ class Manifest:
     label: str | None = None
     min_sdk: str | None = None
     target_sdk: str | None = None
-    permissions: tuple[str, ...] = ()
+    permissions: tuple[str, ...] = ()  # <uses-permission>, named as androguard names them
+    permissions_sdk23: tuple[str, ...] = ()  # <uses-permission-sdk-23>
     activities: tuple[str, ...] = ()
     services: tuple[str, ...] = ()
     receivers: tuple[str, ...] = ()

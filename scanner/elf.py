@@ -1,0 +1,80 @@
+"""Native libraries through lief, each parsed exactly once: soname, DT_NEEDED, exported symbols, ABI."""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+
+import lief
+
+from scanner.errors import ReadError
+from scanner.model import NativeLib
+from scanner.strings import binary_strings
+
+lief.logging.disable()
+
+_ABI_BY_MACHINE = {
+    "AARCH64": "arm64-v8a",
+    "ARM": "armeabi-v7a",
+    "X86_64": "x86_64",
+    "I386": "x86",
+    "MIPS": "mips",
+    "RISCV": "riscv64",
+}
+_APK_ABIS = ("arm64-v8a", "armeabi-v7a", "armeabi", "x86_64", "x86", "mips", "mips64", "riscv64")
+#: Cap on exported names kept per library (big engines export 100k+ C++ symbols; rules need JNI and C APIs).
+MAX_EXPORTS = 20_000
+
+
+class ElfFormatError(ReadError):
+    """lief could not make sense of an ELF file."""
+
+
+def abi_from_path(path: str) -> str | None:
+    """``lib/arm64-v8a/libX.so`` → ``arm64-v8a`` (also inside nested archives and AAB modules)."""
+    parts = path.replace("\\", "/").split("/")
+    for i, part in enumerate(parts[:-1]):
+        if part == "lib" and i + 1 < len(parts) - 1 and parts[i + 1] in _APK_ABIS:
+            return parts[i + 1]
+    return None
+
+
+def read_elf(data: bytes, locator: str, path_in_archive: str = "") -> NativeLib:
+    """Parse one ELF shared object; raise :class:`ElfFormatError` when lief cannot read a sane header."""
+    if data[:4] != b"\x7fELF":
+        raise ElfFormatError("not an ELF file", locator, "elf")
+    try:
+        binary = lief.ELF.parse(data)
+    except Exception as exc:  # lief raises a variety of native errors on hostile input
+        raise ElfFormatError(f"lief failed: {exc}", locator, "elf") from exc
+    if binary is None or str(binary.header.identity_class).endswith(("NONE", "UNKNOWN")):
+        raise ElfFormatError("ELF header is not readable", locator, "elf")
+    machine = str(binary.header.machine_type).rsplit(".", 1)[-1]
+    abi = abi_from_path(path_in_archive) or _ABI_BY_MACHINE.get(machine)
+    soname_entry = binary.get(lief.ELF.DynamicEntry.TAG.SONAME)
+    soname = soname_entry.name if soname_entry is not None else None
+    needed = tuple(str(x) for x in binary.libraries)
+    exports: list[str] = []
+    seen: set[str] = set()
+    for sym in binary.dynamic_symbols:
+        if len(exports) >= MAX_EXPORTS:
+            break
+        name = sym.name
+        if name and sym.exported and name not in seen:
+            seen.add(name)
+            exports.append(name)
+    return NativeLib(
+        path=locator,
+        abi=abi,
+        soname=soname or None,
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        needed=needed,
+        exports=tuple(exports),
+        strings=tuple(binary_strings(data)),
+    )
+
+
+def library_name(path: str) -> str:
+    """The file name of a library path or locator (the part rules match on)."""
+    return posixpath.basename(path.rsplit("!", 1)[-1])

@@ -1,0 +1,181 @@
+"""Open an artifact safely, sniff what it is by content, and read it into an :class:`Inventory`.
+
+This is the scanner's one public door. It never raises for anything an artifact can do: every failure ends
+as a :class:`ScanError` in the Inventory (which forces ``needs_review`` downstream). Files are memory-mapped
+read-only; nothing is extracted to disk and nothing from the artifact is executed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import mmap
+import os
+from dataclasses import replace
+from pathlib import Path
+
+from scanner.apk import AndroidWalker, AppAccumulator, detect_zip_kind
+from scanner.errors import LimitExceeded, ReadError
+from scanner.model import Artifact, ArtifactKind, Inventory, ScanError, ScanNote
+from scanner.sniff import sniff
+from scanner.zipread import Budget, Limits, ZipArchive
+
+log = logging.getLogger(__name__)
+
+_LFS = b"version https://git-lfs.github.com/spec/v1"
+_ZIP_KINDS = {
+    "apk": ArtifactKind.APK,
+    "apks": ArtifactKind.APKS,
+    "aab": ArtifactKind.AAB,
+    "rpk": ArtifactKind.RPK,
+    "hap": ArtifactKind.HAP,
+    "amr": ArtifactKind.AMR,
+    "miniprogram_source": ArtifactKind.MINIPROGRAM_SOURCE,
+}
+
+
+def file_sha256(path: Path) -> str:
+    """Streaming sha256 of a file."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def sniff_kind(buf: bytes | mmap.mmap, budget: Budget | None = None) -> tuple[ArtifactKind, str | None]:
+    """The artifact kind from its bytes; for unknown content also a reason for reviewers."""
+    head = bytes(buf[:4096])
+    if not head:
+        return ArtifactKind.UNKNOWN, "empty file"
+    if head.startswith(_LFS):
+        return ArtifactKind.UNKNOWN, "a Git LFS pointer (133-byte text), not the artifact itself"
+    fmt = sniff(head, "", len(buf))
+    if fmt == "wxapkg":
+        return ArtifactKind.WXAPKG, None
+    if fmt == "ttpkg":
+        return ArtifactKind.TTPKG, None
+    if fmt == "zip" or (len(buf) >= 22 and buf.rfind(b"PK\x05\x06", max(0, len(buf) - 65557)) >= 0):
+        try:
+            za = ZipArchive(buf, "probe", budget or Budget())
+        except ReadError as exc:
+            return ArtifactKind.UNKNOWN, f"zip structure unreadable: {exc.message}"
+        kind = detect_zip_kind([m.name for m in za.members])
+        if kind in _ZIP_KINDS:
+            return _ZIP_KINDS[kind], None
+        return ArtifactKind.UNKNOWN, "a zip archive without any known app or mini-program layout"
+    if fmt == "dex":
+        return ArtifactKind.UNKNOWN, "a bare DEX file, not a package (submit the APK)"
+    return ArtifactKind.UNKNOWN, f"not a known package format (content looks like {fmt!r})"
+
+
+def read_artifact(path: str | os.PathLike[str], limits: Limits | None = None, wxapkg_appid: str | None = None) -> Inventory:
+    """Read one artifact (a file, or a folder of mini-program packages/source) into an Inventory."""
+    p = Path(path)
+    limits = limits or Limits()
+    budget = Budget(limits)
+    name = p.name or str(p)
+    if p.is_dir():
+        return _read_folder(p, budget, wxapkg_appid)
+    try:
+        size = p.stat().st_size
+        sha = file_sha256(p)
+    except OSError as exc:
+        art = Artifact(str(p), "", ArtifactKind.UNKNOWN, 0)
+        return Inventory(artifact=art, errors=(ScanError("open", name, f"cannot read file: {exc.strerror or exc}"),))
+    art = Artifact(str(p), sha, ArtifactKind.UNKNOWN, size)
+    if size == 0:
+        return Inventory(artifact=art, errors=(ScanError("sniff", name, "empty file"),))
+    try:
+        with open(p, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+            kind, why = sniff_kind(buf, Budget(limits))
+            art = replace(art, kind=kind)
+            if kind is ArtifactKind.UNKNOWN:
+                return Inventory(artifact=art, errors=(ScanError("sniff", name, why or "unknown format"),))
+            return _read_kind(art, kind, buf, name, budget, wxapkg_appid)
+    except Exception as exc:  # the last line of defence: a reader bug must not pass as a clean scan
+        log.exception("reader failed on %s", p)
+        return Inventory(artifact=art, errors=(ScanError("internal", name, f"{type(exc).__name__}: {exc}"),))
+
+
+def _read_kind(
+    art: Artifact, kind: ArtifactKind, buf: bytes | mmap.mmap, name: str, budget: Budget, wxapkg_appid: str | None
+) -> Inventory:
+    if kind in (ArtifactKind.APK, ArtifactKind.APKS, ArtifactKind.AAB):
+        return _read_android(art, kind, buf, name, budget)
+    try:
+        from scanner.miniprogram import read_miniprogram
+    except ImportError:
+        return Inventory(artifact=art, errors=(ScanError("read", name, f"no reader for {kind.value} yet"),))
+    return read_miniprogram(art, [(name, buf)], budget, wxapkg_appid)
+
+
+def _read_android(art: Artifact, kind: ArtifactKind, buf: bytes | mmap.mmap, name: str, budget: Budget) -> Inventory:
+    acc = AppAccumulator(budget)
+    walker = AndroidWalker(acc)
+    try:
+        za = ZipArchive(buf, name, budget)
+        if za.salvaged:
+            acc.errors.append(ScanError("zip", name, "central directory is broken; entries were salvaged from local headers"))
+        if kind is ArtifactKind.APKS:
+            walker.walk_split_set(za, 0)
+        elif kind is ArtifactKind.AAB:
+            walker.walk_aab(za, 0)
+        else:
+            walker.walk_apk(za, 0)
+    except LimitExceeded as exc:
+        acc.error(exc, name, "limits")
+    except ReadError as exc:
+        acc.error(exc, name, "zip")
+    return freeze(art, acc)
+
+
+def freeze(art: Artifact, acc: AppAccumulator) -> Inventory:
+    """Turn the accumulator into the immutable Inventory, de-duplicating notes and errors."""
+    notes: list[ScanNote] = []
+    seen_notes: set[ScanNote] = set()
+    for n in [*acc.notes, *(n for za in acc.archives for n in za.notes)]:
+        if n not in seen_notes:
+            seen_notes.add(n)
+            notes.append(n)
+    errors = list(dict.fromkeys(acc.errors))
+    man = acc.manifest
+    if man is None and not any(e.stage == "manifest" for e in errors) and art.kind in (
+        ArtifactKind.APK, ArtifactKind.APKS, ArtifactKind.AAB
+    ):
+        errors.append(ScanError("manifest", art.path, "no manifest could be read"))
+    art = replace(
+        art,
+        app_id=man.package if man else None,
+        version=man.version_name if man else None,
+        name=man.label if man else None,
+    )
+    certs = list(dict.fromkeys(acc.certificates))
+    return Inventory(
+        artifact=art,
+        manifest=man,
+        certificates=tuple(certs),
+        dex=tuple(acc.dex),
+        native_libs=tuple(acc.native_libs),
+        entries=tuple(acc.entries),
+        strings=acc.strings.result(),
+        resource_strings=tuple(acc.resource_strings),
+        notes=tuple(notes),
+        errors=tuple(errors),
+    )
+
+
+def _read_folder(p: Path, budget: Budget, wxapkg_appid: str | None) -> Inventory:
+    """A folder: mini-program source, or a main package plus subpackages scanned together as one app."""
+    files = sorted(x for x in p.rglob("*") if x.is_file() and not x.is_symlink())
+    h = hashlib.sha256()
+    for f in files:
+        h.update(str(f.relative_to(p)).encode() + b"\0" + file_sha256(f).encode())
+    size = sum(f.stat().st_size for f in files)
+    art = Artifact(str(p), h.hexdigest(), ArtifactKind.UNKNOWN, size)
+    try:
+        from scanner.miniprogram import read_folder
+    except ImportError:
+        return Inventory(artifact=art, errors=(ScanError("sniff", p.name, "folders are read as mini-programs; no reader yet"),))
+    try:
+        return read_folder(art, p, files, budget, wxapkg_appid)
+    except Exception as exc:
+        log.exception("folder reader failed on %s", p)
+        return Inventory(artifact=art, errors=(ScanError("internal", p.name, f"{type(exc).__name__}: {exc}"),))

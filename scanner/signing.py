@@ -1,0 +1,119 @@
+"""Signing certificates: v1 (JAR PKCS#7) and v2/v3/v3.1 (APK Signing Block), parsed with asn1crypto.
+
+The APK Signing Block walk is hand-written (a few length-prefixed sequences) so it runs on the memory map
+and the central-directory offset this package already found, instead of androguard's ``APK`` object, which
+would load and re-parse the whole zip. Certificate names are rendered with androguard's
+``get_certificate_name_string``; nothing here verifies signatures (a store re-signs nothing; the subject is
+evidence for the 主体名称 check).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from collections.abc import Iterator
+
+from asn1crypto import cms, x509
+from androguard.util import get_certificate_name_string
+
+from scanner.model import Certificate
+
+_SIG_MAGIC = b"APK Sig Block 42"
+_BLOCK_IDS = {0x7109871A: "v2", 0xF05368C0: "v3", 0x1B93AD61: "v3.1"}
+
+
+def _cert(der: bytes, scheme: str) -> Certificate | None:
+    try:
+        c = x509.Certificate.load(der)
+        subject = get_certificate_name_string(c.subject, short=True)
+        issuer = get_certificate_name_string(c.issuer, short=True)
+        org = c.subject.native.get("organization_name")
+        if isinstance(org, list):
+            org = org[0] if org else None
+        return Certificate(
+            scheme=scheme,
+            subject=subject,
+            issuer=issuer,
+            sha256=hashlib.sha256(der).hexdigest(),
+            serial=format(c.serial_number, "x"),
+            organization=org,
+        )
+    except Exception:  # hostile DER: asn1crypto raises many types lazily
+        return None
+
+
+def v1_certificates(pkcs7: bytes) -> list[Certificate]:
+    """Certificates in a ``META-INF/*.RSA|DSA|EC`` PKCS#7 SignedData blob."""
+    out: list[Certificate] = []
+    try:
+        content = cms.ContentInfo.load(pkcs7)["content"]
+        for cert in content["certificates"]:
+            c = _cert(cert.chosen.dump(), "v1")
+            if c:
+                out.append(c)
+    except Exception:
+        return out
+    return out
+
+
+def _lp(buf: bytes, pos: int, end: int) -> tuple[bytes, int]:
+    """A uint32-length-prefixed value at ``pos``; raises ValueError when it overruns ``end``."""
+    if pos + 4 > end:
+        raise ValueError("truncated length prefix")
+    (n,) = struct.unpack_from("<I", buf, pos)
+    if pos + 4 + n > end:
+        raise ValueError("length prefix overruns its container")
+    return buf[pos + 4 : pos + 4 + n], pos + 4 + n
+
+
+def _seq(buf: bytes) -> Iterator[bytes]:
+    pos = 0
+    while pos < len(buf):
+        item, pos = _lp(buf, pos, len(buf))
+        yield item
+
+
+def signing_block_certificates(buf: bytes, cd_offset: int) -> tuple[list[Certificate], list[str]]:
+    """Certificates from the APK Signing Block that ends at ``cd_offset``; also returns problems found."""
+    problems: list[str] = []
+    if cd_offset < 32 or cd_offset > len(buf):
+        return [], problems
+    footer = buf[cd_offset - 24 : cd_offset]
+    if footer[8:] != _SIG_MAGIC:
+        return [], problems
+    (size,) = struct.unpack_from("<Q", footer, 0)
+    start = cd_offset - size - 8
+    if size < 24 or start < 0:
+        return [], ["APK Signing Block size is out of range"]
+    block = buf[start:cd_offset]
+    (size2,) = struct.unpack_from("<Q", block, 0)
+    if size2 != size:
+        problems.append("APK Signing Block sizes disagree")
+        return [], problems
+    pos, end = 8, len(block) - 24
+    certs: list[Certificate] = []
+    seen: set[tuple[str, str]] = set()
+    while pos + 12 <= end:
+        (length, bid) = struct.unpack_from("<QI", block, pos)
+        if length < 4 or pos + 8 + length > end:
+            problems.append("APK Signing Block pair overruns the block")
+            break
+        value = block[pos + 12 : pos + 8 + length]
+        pos += 8 + length
+        scheme = _BLOCK_IDS.get(bid)
+        if not scheme:
+            continue
+        try:
+            signers, _ = _lp(value, 0, len(value))
+            for signer in _seq(signers):
+                signed_data, _ = _lp(signer, 0, len(signer))
+                digests, p = _lp(signed_data, 0, len(signed_data))
+                cert_seq, _ = _lp(signed_data, p, len(signed_data))
+                for der in _seq(cert_seq):
+                    c = _cert(der, scheme)
+                    if c and (scheme, c.sha256) not in seen:
+                        seen.add((scheme, c.sha256))
+                        certs.append(c)
+        except ValueError as exc:
+            problems.append(f"{scheme} signature block malformed: {exc}")
+    return certs, problems

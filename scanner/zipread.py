@@ -1,0 +1,329 @@
+"""A zip reader that reads archives the way Android's installer does, under hard resource limits.
+
+Hand-written on purpose: Python's ``zipfile`` rejects archives Android installs (corrupt extra fields,
+bogus compression methods, a central directory whose size field lies), and apkInspector (which androguard
+uses) loads the whole file and has no budget for bombs. This reader works on a memory map, trusts the
+central directory like Android's libziparchive (falling back to a local-header scan when the directory is
+broken), treats unknown compression methods as stored, and inflates only what it is asked for, counting
+every byte against the artifact's :class:`Budget`.
+"""
+
+from __future__ import annotations
+
+import mmap
+import struct
+import time
+import zlib
+from dataclasses import dataclass, field
+
+from scanner.errors import LimitExceeded, ZipFormatError
+from scanner.model import ScanNote
+
+_EOCD = b"PK\x05\x06"
+_CDH = b"PK\x01\x02"
+_LFH = b"PK\x03\x04"
+_EOCD_MAX_SEARCH = 65535 + 22
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-artifact resource limits; hitting one records an error (→ needs_review), never a crash."""
+
+    max_total_bytes: int = 2 * 1024**3  # bytes inflated or read whole, over the whole artifact
+    max_entry_bytes: int = 512 * 1024**2  # one member read whole
+    max_entries: int = 200_000  # members over all (nested) archives
+    max_depth: int = 3  # nesting of archives inside archives
+    max_ratio: int = 200  # uncompressed/compressed, checked for members > ratio_floor
+    ratio_floor: int = 16 * 1024**2
+    max_seconds: float = 120.0  # wall time for reading one artifact
+    text_asset_bytes: int = 8 * 1024**2  # at most this much of one text asset is scanned for strings
+
+
+@dataclass
+class Budget:
+    """The running account of one artifact's reading against its :class:`Limits` (the one mutable helper)."""
+
+    limits: Limits = field(default_factory=Limits)
+    started: float = field(default_factory=time.monotonic)
+    bytes_used: int = 0
+    entries_seen: int = 0
+
+    def charge(self, nbytes: int, locator: str) -> None:
+        """Account for bytes read or inflated; raise when the artifact's total is exceeded."""
+        self.bytes_used += nbytes
+        if self.bytes_used > self.limits.max_total_bytes:
+            raise LimitExceeded(
+                f"total bytes read exceed the limit of {self.limits.max_total_bytes}", locator, "limits"
+            )
+
+    def remaining(self) -> int:
+        """Bytes still allowed for this artifact."""
+        return max(0, self.limits.max_total_bytes - self.bytes_used)
+
+    def count_entries(self, n: int, locator: str) -> None:
+        """Account for archive members; raise past the entry limit."""
+        self.entries_seen += n
+        if self.entries_seen > self.limits.max_entries:
+            raise LimitExceeded(f"more than {self.limits.max_entries} archive entries", locator, "limits")
+
+    def check_time(self, locator: str) -> None:
+        """Raise when the wall-time budget for this artifact is spent."""
+        if time.monotonic() - self.started > self.limits.max_seconds:
+            raise LimitExceeded(f"reading took longer than {self.limits.max_seconds:.0f} s", locator, "limits")
+
+
+@dataclass(frozen=True)
+class Member:
+    """One archive member as the central directory (or a local header, when salvaging) describes it."""
+
+    name: str
+    method: int
+    flags: int
+    crc: int
+    csize: int
+    usize: int
+    header_offset: int
+
+    @property
+    def is_dir(self) -> bool:
+        """Directory entries carry no data."""
+        return self.name.endswith("/")
+
+
+class ZipArchive:
+    """Read-only view over zip bytes (``bytes`` or a read-only ``mmap``); ``locator`` names it in evidence."""
+
+    def __init__(self, buf: bytes | mmap.mmap, locator: str, budget: Budget) -> None:
+        self.buf = buf
+        self.size = len(buf)
+        self.locator = locator
+        self.budget = budget
+        self.notes: list[ScanNote] = []
+        self.members: list[Member] = []
+        self.salvaged = False
+        self.cd_offset = 0
+        self._shift = 0
+        self._parse()
+
+    # -- structure -------------------------------------------------------------------------------------
+
+    def _note(self, message: str, locator: str | None = None) -> None:
+        self.notes.append(ScanNote("zip", locator or self.locator, message))
+
+    def _find_eocd(self) -> int:
+        buf = self.buf
+        lo = max(0, self.size - _EOCD_MAX_SEARCH)
+        pos = self._rfind(_EOCD, lo, self.size)
+        candidates = 0
+        while pos >= 0 and candidates < 64:
+            candidates += 1
+            if self._eocd_plausible(pos):
+                if pos + 22 + struct.unpack_from("<H", buf, pos + 20)[0] != self.size:
+                    self._note("end-of-central-directory record is not at the end of the file")
+                return pos
+            pos = self._rfind(_EOCD, lo, pos)
+            if pos < 0 and lo > 0:  # EOCD hidden before trailing data: search the whole file once
+                lo = 0
+                pos = self._rfind(_EOCD, 0, max(0, self.size - _EOCD_MAX_SEARCH) + 3)
+        return -1
+
+    def _rfind(self, needle: bytes, lo: int, hi: int) -> int:
+        return self.buf.rfind(needle, lo, hi)
+
+    def _eocd_plausible(self, pos: int) -> bool:
+        if pos + 22 > self.size:
+            return False
+        _, _, _, _, count, cd_size, cd_off, _ = struct.unpack_from("<IHHHHIIH", self.buf, pos)
+        if count == 0:
+            return cd_off <= pos
+        # Accept a directory that starts where it says, or one shifted by prepended data.
+        for start in (cd_off, pos - cd_size):
+            if 0 <= start < pos and self.buf[start : start + 4] == _CDH:
+                return True
+        return False
+
+    def _parse(self) -> None:
+        if self.size < 22:
+            raise ZipFormatError("too small to be a zip archive", self.locator, "zip")
+        eocd = self._find_eocd()
+        if eocd < 0:
+            if self.buf[:4] == _LFH:
+                self._note("no end-of-central-directory record; entries salvaged from local headers")
+                self._salvage()
+                return
+            raise ZipFormatError("not a zip archive (no end-of-central-directory record)", self.locator, "zip")
+        _, disk, _, _, count, cd_size, cd_off, _ = struct.unpack_from("<IHHHHIIH", self.buf, eocd)
+        if count == 0xFFFF or cd_off == 0xFFFFFFFF:
+            self._note("zip64 markers present; only the classic directory is read")
+        if self.buf[cd_off : cd_off + 4] != _CDH and count:
+            shifted = eocd - cd_size
+            self._shift = shifted - cd_off
+            cd_off = shifted
+            self._note(f"central directory found {self._shift:+d} bytes from its declared offset")
+        self.cd_offset = cd_off
+        if cd_off + cd_size > eocd:
+            self._note("central directory size overlaps the end record (size field inconsistent)")
+        self.budget.count_entries(count, self.locator)
+        pos = prev_start = cd_off
+        members: list[Member] = []
+        names: set[str] = set()
+        for i in range(count):
+            if i % 4096 == 0:
+                self.budget.check_time(self.locator)
+            if pos + 46 > eocd or self.buf[pos : pos + 4] != _CDH:
+                # An entry's length fields lie (tampering); resynchronise on the next header signature.
+                nxt = self.buf.find(_CDH, max(prev_start + 46, pos - 256), min(eocd, pos + 65536))
+                if nxt < 0 or nxt + 46 > eocd:
+                    self._note(f"central directory truncated after {i} of {count} entries")
+                    self.salvaged = True
+                    break
+                self._note(f"central directory entry {i} does not start where the previous one ends; resynchronised")
+                pos = nxt
+            prev_start = pos
+            (
+                _sig, _vm, _vn, flags, method, _t, _d, crc, csize, usize, nlen, elen, clen, _dn, _ia, _ea, lho,
+            ) = struct.unpack_from("<IHHHHHHIIIHHHHHII", self.buf, pos)
+            raw = bytes(self.buf[pos + 46 : pos + 46 + nlen])
+            name = _decode_name(raw, flags)
+            pos += 46 + nlen + elen + clen
+            members.append(Member(name, method, flags, crc, csize, usize, lho + self._shift))
+            if name in names:
+                self._note(f"duplicate entry name {name!r}", f"{self.locator}!{name}")
+            names.add(name)
+            if _suspicious_name(name):
+                self._note(f"suspicious entry name {name!r} (absolute, parent or NUL); never extracted",
+                           f"{self.locator}!{name}")
+        self.members = members
+        if self.salvaged:
+            known = {m.header_offset for m in members}
+            self._salvage(skip=known)
+
+    def _salvage(self, skip: set[int] | None = None) -> None:
+        """Recover members from local file headers (a broken or missing central directory)."""
+        self.salvaged = True
+        skip = skip or set()
+        buf = self.buf
+        pos = buf.find(_LFH)
+        found = 0
+        while 0 <= pos and pos + 30 <= self.size:
+            if found % 4096 == 0:
+                self.budget.check_time(self.locator)
+            _sig, _v, flags, method, _t, _d, crc, csize, usize, nlen, elen = struct.unpack_from(
+                "<IHHHHHIIIHH", buf, pos
+            )
+            name = _decode_name(bytes(buf[pos + 30 : pos + 30 + nlen]), flags)
+            data_start = pos + 30 + nlen + elen
+            if pos not in skip and nlen:
+                if flags & 0x08 and csize == 0 and method == 8:
+                    csize = self._deflate_extent(data_start)
+                self.members.append(Member(name, method, flags, crc, csize, usize, pos))
+                found += 1
+                self.budget.count_entries(1, self.locator)
+            nxt = data_start + csize if csize and data_start + csize <= self.size else pos + 4
+            pos = buf.find(_LFH, nxt)
+        self._note(f"{found} entries salvaged from local headers")
+
+    def _deflate_extent(self, start: int) -> int:
+        """Length of a raw deflate stream starting at ``start`` (for data-descriptor entries)."""
+        d = zlib.decompressobj(-15)
+        pos = start
+        out = 0
+        try:
+            while not d.eof and pos < self.size:
+                chunk = bytes(self.buf[pos : pos + 65536])
+                out += len(d.decompress(chunk, 1 << 20))
+                self.budget.charge(0, self.locator)
+                pos += len(chunk) - len(d.unused_data)
+                if d.unconsumed_tail:
+                    pos -= len(d.unconsumed_tail)
+                if out > self.budget.limits.max_entry_bytes:
+                    break
+        except zlib.error:
+            pass
+        return max(0, pos - start)
+
+    # -- data ----------------------------------------------------------------------------------------
+
+    def _data_offset(self, m: Member) -> int:
+        pos = m.header_offset
+        if pos < 0 or pos + 30 > self.size or self.buf[pos : pos + 4] != _LFH:
+            raise ZipFormatError("local file header missing or out of range", f"{self.locator}!{m.name}", "zip")
+        nlen, elen = struct.unpack_from("<HH", self.buf, pos + 26)
+        return pos + 30 + nlen + elen
+
+    def _raw(self, m: Member) -> tuple[bytes, bool]:
+        """The member's stored bytes and whether they are deflated (unknown methods count as stored)."""
+        start = self._data_offset(m)
+        loc = f"{self.locator}!{m.name}"
+        end = start + m.csize
+        if end > self.size:
+            raise ZipFormatError("entry data runs past the end of the file", loc, "zip")
+        raw = self.buf[start:end]
+        if m.method == 8:
+            return raw, True
+        if m.method != 0:
+            self._note(f"unknown compression method {m.method}; read as stored, like Android", loc)
+        return raw, False
+
+    def read(self, m: Member, max_bytes: int | None = None) -> bytes:
+        """The member's full content, within the per-entry and artifact byte limits."""
+        loc = f"{self.locator}!{m.name}"
+        lim = self.budget.limits
+        cap = min(lim.max_entry_bytes, self.budget.remaining())
+        if max_bytes is not None:
+            cap = min(cap, max_bytes)
+        if m.usize > lim.max_entry_bytes:
+            raise LimitExceeded(f"entry declares {m.usize} bytes, over the per-entry limit", loc, "limits")
+        if m.usize > lim.ratio_floor and m.csize and m.usize / m.csize > lim.max_ratio:
+            raise LimitExceeded(
+                f"compression ratio {m.usize // max(1, m.csize)}:1 over the limit {lim.max_ratio}:1 (zip bomb?)",
+                loc,
+                "limits",
+            )
+        raw, deflated = self._raw(m)
+        if not deflated:
+            data = bytes(raw[:cap])
+        else:
+            d = zlib.decompressobj(-15)
+            try:
+                data = d.decompress(raw, cap + 1)
+            except zlib.error as exc:
+                # Android's installer would fail too; the entry is recorded as unreadable.
+                raise ZipFormatError(f"deflate stream is corrupt: {exc}", loc, "zip") from exc
+            if len(data) > cap:
+                raise LimitExceeded(f"entry inflates past {cap} bytes (declared {m.usize})", loc, "limits")
+            if not d.eof and m.method == 8:
+                self._note("deflate stream ends early (truncated entry)", loc)
+        self.budget.charge(len(data), loc)
+        if m.usize != len(data) and not (m.flags & 0x08 and m.usize == 0):
+            self._note(f"declared size {m.usize} but {len(data)} bytes read", loc)
+        return data
+
+    def read_prefix(self, m: Member, n: int = 4096) -> bytes:
+        """The first ``n`` bytes of a member, inflating no more than needed (for sniffing)."""
+        try:
+            raw, deflated = self._raw(m)
+        except ZipFormatError:
+            return b""
+        if not deflated:
+            return bytes(raw[:n])
+        d = zlib.decompressobj(-15)
+        try:
+            return d.decompress(bytes(raw[: max(n * 4, 65536)]), n)
+        except zlib.error:
+            return b""
+
+
+def _decode_name(raw: bytes, flags: int) -> str:
+    if flags & 0x800:
+        return raw.decode("utf-8", "replace")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("cp437")
+
+
+def _suspicious_name(name: str) -> bool:
+    return name.startswith(("/", "\\")) or "\x00" in name or ".." in name.replace("\\", "/").split("/") or (
+        len(name) > 1 and name[1] == ":"
+    )
