@@ -1,0 +1,1 @@
+"""Package data: the embedded demo APK (``demo.apk``, built by tests/fixtures/build_fixtures.sh)."""
