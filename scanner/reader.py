@@ -95,6 +95,23 @@ def read_artifact(path: str | os.PathLike[str], limits: Limits | None = None, wx
         return Inventory(artifact=art, errors=(ScanError("internal", name, f"{type(exc).__name__}: {exc}"),))
 
 
+def read_bytes(name: str, data: bytes, limits: Limits | None = None, wxapkg_appid: str | None = None) -> Inventory:
+    """Read an in-memory artifact (fixtures, webhook uploads already in memory); ``name`` is its locator root."""
+    limits = limits or Limits()
+    art = Artifact(name, hashlib.sha256(data).hexdigest(), ArtifactKind.UNKNOWN, len(data))
+    if not data:
+        return Inventory(artifact=art, errors=(ScanError("sniff", name, "empty file"),))
+    try:
+        kind, why = sniff_kind(data, Budget(limits))
+        art = replace(art, kind=kind)
+        if kind is ArtifactKind.UNKNOWN:
+            return Inventory(artifact=art, errors=(ScanError("sniff", name, why or "unknown format"),))
+        return _read_kind(art, kind, data, name, Budget(limits), wxapkg_appid)
+    except Exception as exc:
+        log.exception("reader failed on %s", name)
+        return Inventory(artifact=art, errors=(ScanError("internal", name, f"{type(exc).__name__}: {exc}"),))
+
+
 def _read_kind(
     art: Artifact, kind: ArtifactKind, buf: bytes | mmap.mmap, name: str, budget: Budget, wxapkg_appid: str | None
 ) -> Inventory:
