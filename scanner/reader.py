@@ -55,6 +55,8 @@ def sniff_kind(buf: bytes | mmap.mmap, budget: Budget | None = None) -> tuple[Ar
     if fmt == "zip" or (len(buf) >= 22 and buf.rfind(b"PK\x05\x06", max(0, len(buf) - 65557)) >= 0):
         try:
             za = ZipArchive(buf, "probe", budget or Budget())
+        except LimitExceeded:
+            raise
         except ReadError as exc:
             return ArtifactKind.UNKNOWN, f"zip structure unreadable: {exc.message}"
         kind = detect_zip_kind([m.name for m in za.members])
@@ -90,6 +92,8 @@ def read_artifact(path: str | os.PathLike[str], limits: Limits | None = None, wx
             if kind is ArtifactKind.UNKNOWN:
                 return Inventory(artifact=art, errors=(ScanError("sniff", name, why or "unknown format"),))
             return _read_kind(art, kind, buf, name, budget, wxapkg_appid)
+    except LimitExceeded as exc:
+        return Inventory(artifact=art, errors=(ScanError("limits", exc.locator or name, exc.message),))
     except Exception as exc:  # the last line of defence: a reader bug must not pass as a clean scan
         log.exception("reader failed on %s", p)
         return Inventory(artifact=art, errors=(ScanError("internal", name, f"{type(exc).__name__}: {exc}"),))
@@ -107,6 +111,8 @@ def read_bytes(name: str, data: bytes, limits: Limits | None = None, wxapkg_appi
         if kind is ArtifactKind.UNKNOWN:
             return Inventory(artifact=art, errors=(ScanError("sniff", name, why or "unknown format"),))
         return _read_kind(art, kind, data, name, Budget(limits), wxapkg_appid)
+    except LimitExceeded as exc:
+        return Inventory(artifact=art, errors=(ScanError("limits", exc.locator or name, exc.message),))
     except Exception as exc:
         log.exception("reader failed on %s", name)
         return Inventory(artifact=art, errors=(ScanError("internal", name, f"{type(exc).__name__}: {exc}"),))
