@@ -27,9 +27,9 @@ Buffer = bytes | bytearray | mmap.mmap | memoryview
 HEADER_LEN = 18  # 14-byte header + the u32 file count
 V1MMWX_MAGIC = b"V1MMWX"
 MAC_TAG = b"WAPkgEncryptedTagForMac"
-_AES_LEN = 1024  # ciphertext bytes after the magic
-_HEAD_PLAIN = 1023  # plaintext bytes they hold (PKCS#7 pad byte 0x01 makes 1024)
-_BODY_START = len(V1MMWX_MAGIC) + _AES_LEN  # 1030: the XORed tail starts here
+AES_LEN = 1024  # ciphertext bytes after the magic
+HEAD_PLAIN = 1023  # plaintext bytes they hold (PKCS#7 pad byte 0x01 makes 1024)
+BODY_START = len(V1MMWX_MAGIC) + AES_LEN  # 1030: the XORed tail starts here
 _SALT = b"saltiest"
 _IV = b"the iv: 16 bytes"
 _HEX = "0123456789abcdef"
@@ -49,7 +49,7 @@ def is_v1mmwx(buf: Buffer) -> bool:
 
 def is_mac_tagged(buf: Buffer) -> bool:
     """The macOS 3.x variant: first 1024 bytes AES-ECB under a runtime key, tag at the end."""
-    return len(buf) >= len(MAC_TAG) + _AES_LEN and bytes(buf[-len(MAC_TAG) :]) == MAC_TAG
+    return len(buf) >= len(MAC_TAG) + AES_LEN and bytes(buf[-len(MAC_TAG) :]) == MAC_TAG
 
 
 def parse_wxapkg(buf: Buffer, locator: str = "", max_entries: int = 200_000) -> PackageIndex:
@@ -118,33 +118,32 @@ def _xor_table(key: int) -> bytes:
     return bytes(i ^ key for i in range(256))
 
 
-def decrypt_v1mmwx(raw: Buffer, appid: str, locator: str = "") -> bytes:
-    """Decrypt a ``V1MMWX`` package with ``appid`` (never fails on a wrong appid: validate the result)."""
+def _aes_head(raw: Buffer, appid: str) -> bytes:
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+    key = hashlib.pbkdf2_hmac("sha1", appid.encode("utf-8", "replace"), _SALT, 1000, 32)
+    dec = Cipher(algorithms.AES(key), modes.CBC(_IV)).decryptor()
+    return dec.update(bytes(raw[6:BODY_START])) + dec.finalize()
+
+
+def decrypt_v1mmwx(raw: Buffer, appid: str, locator: str = "") -> bytes:
+    """Decrypt a ``V1MMWX`` package with ``appid``; a wrong appid gives garbage, so check :func:`head_ok`."""
     if not is_v1mmwx(raw):
         raise WxapkgDecryptError("not a V1MMWX package (magic missing)", locator, "decrypt")
-    if len(raw) < _BODY_START:
+    if len(raw) < BODY_START:
         raise WxapkgDecryptError(
-            f"{len(raw)} bytes: too short for a V1MMWX package ({_BODY_START} bytes of header)", locator, "decrypt"
+            f"{len(raw)} bytes: too short for a V1MMWX package ({BODY_START} bytes of header)", locator, "decrypt"
         )
-    key = hashlib.pbkdf2_hmac("sha1", appid.encode("utf-8", "replace"), _SALT, 1000, 32)
-    dec = Cipher(algorithms.AES(key), modes.CBC(_IV)).decryptor()
-    head = dec.update(bytes(raw[6:_BODY_START])) + dec.finalize()
-    body = bytes(raw[_BODY_START:]).translate(_xor_table(xor_key_for(appid)))
-    return head[:_HEAD_PLAIN] + body + (b"" if head[_HEAD_PLAIN] == 1 else b"")
+    head = _aes_head(raw, appid)
+    return head[:HEAD_PLAIN] + bytes(raw[BODY_START:]).translate(_xor_table(xor_key_for(appid)))
 
 
-def decrypt_head_ok(raw: Buffer, appid: str) -> bool:
+def head_ok(raw: Buffer, appid: str) -> bool:
     """Cheap appid check: the AES head must end in the pad byte 0x01 and start with the wxapkg marks."""
-    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
-    if not is_v1mmwx(raw) or len(raw) < _BODY_START:
+    if not is_v1mmwx(raw) or len(raw) < BODY_START:
         return False
-    key = hashlib.pbkdf2_hmac("sha1", appid.encode("utf-8", "replace"), _SALT, 1000, 32)
-    dec = Cipher(algorithms.AES(key), modes.CBC(_IV)).decryptor()
-    head = dec.update(bytes(raw[6:_BODY_START])) + dec.finalize()
-    return head[_HEAD_PLAIN] == 1 and head[0] == 0xBE and head[13] == 0xED
+    head = _aes_head(raw, appid)
+    return head[HEAD_PLAIN] == 1 and head[0] == 0xBE and head[13] == 0xED
 
 
 def recover_xor_key(raw: Buffer, locator: str = "") -> tuple[int, bytes]:
@@ -152,9 +151,9 @@ def recover_xor_key(raw: Buffer, locator: str = "") -> tuple[int, bytes]:
 
     Raises :class:`WxapkgDecryptError` when no candidate makes the body look like a package.
     """
-    if not is_v1mmwx(raw) or len(raw) < _BODY_START:
+    if not is_v1mmwx(raw) or len(raw) < BODY_START:
         raise WxapkgDecryptError("not a complete V1MMWX package", locator, "decrypt")
-    sample = bytes(raw[_BODY_START : _BODY_START + _SCORE_SAMPLE])
+    sample = bytes(raw[BODY_START : BODY_START + _SCORE_SAMPLE])
     scores: list[tuple[int, int]] = []
     for ch in _HEX:
         k = ord(ch)
@@ -174,7 +173,7 @@ def recover_xor_key(raw: Buffer, locator: str = "") -> tuple[int, bytes]:
             locator,
             "decrypt",
         )
-    return key, bytes(raw[_BODY_START:]).translate(_xor_table(key))
+    return key, bytes(raw[BODY_START:]).translate(_xor_table(key))
 
 
 def appids_in(data: Buffer, xor_key: int | None = None, limit: int = MAX_APPID_TRIALS) -> list[str]:
@@ -256,7 +255,3 @@ def _disjoint(entries: list[IndexEntry]) -> bool:
         end = max(end, e.offset + e.size)
     return True
 
-
-HEAD_PLAIN_LEN = _HEAD_PLAIN
-BODY_START = _BODY_START
-AES_LEN = _AES_LEN
