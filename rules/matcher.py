@@ -138,11 +138,7 @@ def collect_hits(inv: Inventory, idx: _Index) -> _Hits:
     s_exact = ex.get(SignalKind.STRING, {})
     tables: list[tuple[str, tuple[str, ...] | list[str]]] = [(d.locator, d.strings) for d in inv.dex]
     tables += [(lib.path, lib.strings) for lib in inv.native_libs if lib.strings]
-    if inv.resource_strings:
-        by_loc: dict[str, list[str]] = defaultdict(list)
-        for r in inv.resource_strings:
-            by_loc[r.locator].append(r.value)
-        tables += list(by_loc.items())
+    tables += [(t.locator, t.strings) for t in inv.resource_strings]
     for loc, strings in tables:
         if s_exact:
             for s in s_exact.keys() & set(strings):

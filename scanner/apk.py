@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import posixpath
 import re
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from scanner.aab import parse_proto_manifest
@@ -26,6 +27,7 @@ from scanner.model import (
     NativeLib,
     ScanError,
     ScanNote,
+    StringTable,
 )
 from scanner.signing import signing_block_certificates, v1_certificates
 from scanner.sniff import MODEL_FORMATS, MODEL_SUFFIXES, TEXT_SUFFIXES, entropy, sniff
@@ -35,7 +37,7 @@ from scanner.zipread import Budget, Member, ZipArchive
 _ROOT_DEX = re.compile(r"^classes\d*\.dex$")
 _AAB_DEX = re.compile(r"^[^/]+/dex/classes\d*\.dex$")
 _V1_SIG = re.compile(r"^META-INF/[^/]+\.(RSA|DSA|EC)$", re.IGNORECASE)
-_ENTROPY_SAMPLE = 65536
+_ENTROPY_SAMPLE = 16384
 _HASH_MODEL_MAX = 256 * 1024**2
 _MAX_RESOURCE_STRING = 300
 
@@ -51,7 +53,7 @@ class AppAccumulator:
     dex: list[DexFile] = field(default_factory=list)
     native_libs: list[NativeLib] = field(default_factory=list)
     entries: list[Entry] = field(default_factory=list)
-    resource_strings: list[Located] = field(default_factory=list)
+    resource_strings: list[StringTable] = field(default_factory=list)
     strings: StringCollector = field(default_factory=StringCollector)
     notes: list[ScanNote] = field(default_factory=list)
     errors: list[ScanError] = field(default_factory=list)
@@ -93,11 +95,46 @@ def detect_zip_kind(names: list[str]) -> str:
     return "zip"
 
 
+class _Prefetch:
+    """Inflates the big members (DEX, native libraries) one or two ahead in a worker thread.
+
+    zlib and hashlib release the GIL, so inflating the next library overlaps with parsing the current one on
+    the second core; the window bounds memory to a few members.
+    """
+
+    def __init__(self, za: ZipArchive, members: list[Member], window: int = 2) -> None:
+        self.za = za
+        self.queue = list(members)
+        self.window = window
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inflate")
+        self.futures: dict[int, Future[bytes]] = {}
+        self._fill()
+
+    def _fill(self) -> None:
+        while self.queue and len(self.futures) < self.window:
+            m = self.queue.pop(0)
+            self.futures[id(m)] = self.pool.submit(self.za.read, m)
+
+    def take(self, m: Member) -> Future[bytes] | None:
+        """The pending read of ``m`` (and start the next), or None when ``m`` was not prefetched."""
+        fut = self.futures.pop(id(m), None)
+        self._fill()
+        return fut
+
+    def close(self) -> None:
+        """Drop pending reads and stop the worker."""
+        for f in self.futures.values():
+            f.cancel()
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
 class AndroidWalker:
     """Walks an Android container (and the archives inside it) into an :class:`AppAccumulator`."""
 
-    def __init__(self, acc: AppAccumulator) -> None:
+    def __init__(self, acc: AppAccumulator, skip: frozenset[str] = frozenset()) -> None:
         self.acc = acc
+        self.prefetch: _Prefetch | None = None
+        self.skip = skip  # root members another process reads (see scanner.parallel)
 
     # -- entry points ------------------------------------------------------------------------------------
 
@@ -188,8 +225,9 @@ class AndroidWalker:
     # -- members -------------------------------------------------------------------------------------------
 
     def _read(self, za: ZipArchive, m: Member, max_bytes: int | None = None) -> bytes | None:
+        fut = self.prefetch.take(m) if self.prefetch is not None and max_bytes is None and self.prefetch.za is za else None
         try:
-            return za.read(m, max_bytes)
+            return fut.result() if fut is not None else za.read(m, max_bytes)
         except LimitExceeded as exc:
             self.acc.error(exc, f"{za.locator}!{m.name}", "limits")
             if "total bytes" in exc.message or "longer than" in exc.message:
@@ -202,11 +240,25 @@ class AndroidWalker:
     def _walk_members(
         self, za: ZipArchive, depth: int, dex_pattern: re.Pattern[str], sig_root: bool, skip_manifests: bool = False
     ) -> None:
+        skip = self.skip if depth == 0 else frozenset()
+        heavy = [m for m in za.members if not m.is_dir and m.name not in skip
+                 and (dex_pattern.match(m.name) or m.name.endswith(".so"))]
+        outer, self.prefetch = self.prefetch, (_Prefetch(za, heavy) if len(heavy) > 1 else None)
+        try:
+            self._walk_members_inner(za, depth, dex_pattern, sig_root, skip_manifests)
+        finally:
+            if self.prefetch is not None:
+                self.prefetch.close()
+            self.prefetch = outer
+
+    def _walk_members_inner(
+        self, za: ZipArchive, depth: int, dex_pattern: re.Pattern[str], sig_root: bool, skip_manifests: bool
+    ) -> None:
         acc = self.acc
         for i, m in enumerate(za.members):
             if i % 256 == 0:
                 acc.budget.check_time(za.locator)
-            if m.is_dir:
+            if m.is_dir or (depth == 0 and m.name in self.skip):
                 continue
             name = m.name
             loc = f"{za.locator}!{name}"
@@ -266,7 +318,7 @@ class AndroidWalker:
     def _other(self, za: ZipArchive, m: Member, depth: int) -> None:
         acc = self.acc
         loc = f"{za.locator}!{m.name}"
-        prefix = za.read_prefix(m, 4096)
+        prefix = za.read_prefix(m, 1024)
         fmt = sniff(prefix, m.name, m.usize)
         ext = m.name.lower().rsplit(".", 1)[-1] if "." in posixpath.basename(m.name) else ""
         sha: str | None = None
@@ -298,11 +350,15 @@ class AndroidWalker:
             acc.entries.append(Entry(loc, m.usize, fmt, m.csize, sha))
             return
         if fmt in ("json", "html", "js", "text", "xml") and (ext in TEXT_SUFFIXES or fmt in ("json", "html")):
-            data = self._read(za, m, acc.budget.limits.text_asset_bytes)
+            # Big plain-text files are dictionaries and corpora, not configuration: scan only their head.
+            code_like = ext in ("js", "mjs", "cjs", "json", "html", "htm", "xml", "wxml", "properties", "ts", "vue")
+            cap = acc.budget.limits.text_asset_bytes if code_like and not m.name.startswith("res/") else 64 * 1024
+            data = self._read(za, m, cap) if m.usize <= cap else za.read_prefix(m, cap)
             if data is not None:
                 acc.strings.scan_text(data.decode("utf-8", "replace"), loc)
         elif fmt in MODEL_FORMATS or ext in MODEL_SUFFIXES or (fmt == "data" and m.usize >= 4096):
-            if m.usize <= _HASH_MODEL_MAX and (fmt in MODEL_FORMATS or ext in MODEL_SUFFIXES):
+            # Only bytes make a model: a bare ``.bin``/``.model`` suffix gets a sampled entropy, not a full read.
+            if m.usize <= _HASH_MODEL_MAX and fmt in MODEL_FORMATS:
                 data = self._read(za, m)
                 if data is not None:
                     sha = hashlib.sha256(data).hexdigest()
@@ -325,8 +381,5 @@ class AndroidWalker:
             self.acc.error(exc, loc, "resources")
             return
         self.acc.strings.scan_strings(strings, loc)
-        seen: set[str] = set()
-        for s in strings:
-            if len(s) <= _MAX_RESOURCE_STRING and s not in seen and not s.startswith(("res/", "@")):
-                seen.add(s)
-                self.acc.resource_strings.append(Located(s, loc))
+        short = tuple(dict.fromkeys(s for s in strings if len(s) <= _MAX_RESOURCE_STRING and s[0] not in "@" and not s.startswith("res/")))
+        self.acc.resource_strings.append(StringTable(loc, short))

@@ -13,6 +13,15 @@ from scanner.strings import binary_strings
 
 lief.logging.disable()
 
+#: Parse only what the Inventory keeps (dynamic section and dynamic symbols): relocations, static symbols,
+#: notes and version tables are most of lief's time on big engines.
+_CONFIG = lief.ELF.ParserConfig()
+_CONFIG.parse_relocations = False
+_CONFIG.parse_symtab_symbols = False
+_CONFIG.parse_notes = False
+_CONFIG.parse_symbol_versions = False
+_CONFIG.parse_overlay = False
+
 _ABI_BY_MACHINE = {
     "AARCH64": "arm64-v8a",
     "ARM": "armeabi-v7a",
@@ -44,7 +53,7 @@ def read_elf(data: bytes, locator: str, path_in_archive: str = "") -> NativeLib:
     if data[:4] != b"\x7fELF":
         raise ElfFormatError("not an ELF file", locator, "elf")
     try:
-        binary = lief.ELF.parse(data)
+        binary = lief.ELF.parse(data, _CONFIG)
     except Exception as exc:  # lief raises a variety of native errors on hostile input
         raise ElfFormatError(f"lief failed: {exc}", locator, "elf") from exc
     if binary is None or str(binary.header.identity_class).endswith(("NONE", "UNKNOWN")):

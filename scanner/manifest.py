@@ -6,13 +6,14 @@ lazily, and only when the app label is a resource reference that needs resolving
 
 from __future__ import annotations
 
-import io
 import re
+import struct
 
-from androguard.core.axml import ARSCHeader, ARSCParser, ARSCResTableConfig, AXMLPrinter, StringBlock
+from androguard.core.axml import AXMLPrinter
 
 from loguru import logger as _loguru
 
+from scanner.arsc import pool_strings, resolve_string
 from scanner.errors import ReadError
 from scanner.model import Manifest, MetaData
 
@@ -113,27 +114,15 @@ def resolve_label(ref: str, arsc: bytes) -> str | None:
     m = _RES_REF.match(ref)
     if not m:
         return None
-    try:
-        parser = ARSCParser(arsc)
-        configs = parser.get_resolved_res_configs(int(m.group(1), 16), ARSCResTableConfig.default_config())
-        return configs[0][1] if configs else None
-    except Exception:
-        return None
+    return resolve_string(arsc, int(m.group(1), 16))
 
 
 def arsc_strings(arsc: bytes, limit: int = 200_000) -> list[str]:
     """The resource table's global string pool (every string value the app ships in resources)."""
     try:
-        buff = io.BufferedReader(io.BytesIO(arsc))  # androguard's chunk reader wants ``.raw``
-        ARSCHeader(buff, expected_type=0x0002)  # RES_TABLE_TYPE
-        buff.seek(12)
-        header = ARSCHeader(buff, expected_type=0x0001)  # RES_STRING_POOL_TYPE
-        pool = StringBlock(buff, header)
-        out = []
-        for i in range(min(len(pool), limit)):
-            s = pool.getString(i)
-            if s:
-                out.append(s)
-        return out
-    except Exception as exc:
+        (typ, hsize, _size) = struct.unpack_from("<HHI", arsc, 0)
+        if typ != 0x0002:
+            raise ValueError(f"not a resource table (chunk type {typ:#x})")
+        return [s for s in pool_strings(arsc, hsize, limit) if s]
+    except (ValueError, struct.error) as exc:
         raise ReadError(f"resource string pool unreadable: {exc}", "", "resources") from exc

@@ -159,6 +159,14 @@ class StringsOfInterest:
 
 
 @dataclass(frozen=True)
+class StringTable:
+    """A table of strings from one place (resources.arsc's pool, a layout, a JS file's literals)."""
+
+    locator: str
+    strings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Plugin:
     """A mini-program plugin declaration (``plugins`` in app.json or a ``plugin://`` reference)."""
 
@@ -195,7 +203,7 @@ class Inventory:
     native_libs: tuple[NativeLib, ...] = ()
     entries: tuple[Entry, ...] = ()
     strings: StringsOfInterest = field(default_factory=StringsOfInterest)
-    resource_strings: tuple[Located, ...] = ()  # resources.arsc / layout strings worth matching (short UI texts)
+    resource_strings: tuple[StringTable, ...] = ()  # resources.arsc string pools (short UI texts), per locator
     miniprogram: MiniProgram | None = None
     notes: tuple[ScanNote, ...] = ()
     errors: tuple[ScanError, ...] = ()

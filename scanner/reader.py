@@ -11,12 +11,15 @@ import hashlib
 import logging
 import mmap
 import os
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
-from scanner.apk import AndroidWalker, AppAccumulator, detect_zip_kind
+from scanner.apk import _ROOT_DEX, AndroidWalker, AppAccumulator, detect_zip_kind
 from scanner.errors import LimitExceeded, ReadError
 from scanner.model import Artifact, ArtifactKind, Inventory, ScanError, ScanNote
+from scanner.parallel import PARALLEL_MIN_BYTES, collect, merge_strings, split_work, start_worker
 from scanner.sniff import sniff
 from scanner.zipread import Budget, Limits, ZipArchive
 
@@ -78,25 +81,82 @@ def read_artifact(path: str | os.PathLike[str], limits: Limits | None = None, wx
         return _read_folder(p, budget, wxapkg_appid)
     try:
         size = p.stat().st_size
-        sha = file_sha256(p)
     except OSError as exc:
         art = Artifact(str(p), "", ArtifactKind.UNKNOWN, 0)
         return Inventory(artifact=art, errors=(ScanError("open", name, f"cannot read file: {exc.strerror or exc}"),))
-    art = Artifact(str(p), sha, ArtifactKind.UNKNOWN, size)
+    art = Artifact(str(p), "", ArtifactKind.UNKNOWN, size)
     if size == 0:
-        return Inventory(artifact=art, errors=(ScanError("sniff", name, "empty file"),))
+        return Inventory(artifact=replace(art, sha256=hashlib.sha256(b"").hexdigest()),
+                         errors=(ScanError("sniff", name, "empty file"),))
+    return _read_file(p, art, name, limits, budget, wxapkg_appid)
+
+
+def _read_file(p: Path, art: Artifact, name: str, limits: Limits, budget: Budget, wxapkg_appid: str | None) -> Inventory:
     try:
         with open(p, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-            kind, why = sniff_kind(buf, Budget(limits))
+            probe_budget = Budget(limits)
+            kind, why = sniff_kind(buf, probe_budget)
             art = replace(art, kind=kind)
-            if kind is ArtifactKind.UNKNOWN:
-                return Inventory(artifact=art, errors=(ScanError("sniff", name, why or "unknown format"),))
-            return _read_kind(art, kind, buf, name, budget, wxapkg_appid)
+            if kind is ArtifactKind.APK:
+                za = ZipArchive(buf, name, budget)
+                dex_names = {m.name for m in za.members if _ROOT_DEX.match(m.name)}
+                heavy = sum(m.usize for m in za.members if m.name in dex_names or m.name.endswith(".so"))
+                if heavy >= PARALLEL_MIN_BYTES and not za.salvaged:
+                    return _read_apk_parallel(p, art, buf, za, dex_names, name, budget)
+            # hashlib releases the GIL: the whole-file hash runs on the second core while the package is read.
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256") as pool:
+                sha_future = pool.submit(file_sha256, p)
+                if kind is ArtifactKind.UNKNOWN:
+                    inv = Inventory(artifact=art, errors=(ScanError("sniff", name, why or "unknown format"),))
+                else:
+                    inv = _read_kind(art, kind, buf, name, budget, wxapkg_appid)
+                sha = sha_future.result()
+            return replace(inv, artifact=replace(inv.artifact, sha256=sha))
     except LimitExceeded as exc:
         return Inventory(artifact=art, errors=(ScanError("limits", exc.locator or name, exc.message),))
     except Exception as exc:  # the last line of defence: a reader bug must not pass as a clean scan
         log.exception("reader failed on %s", p)
         return Inventory(artifact=art, errors=(ScanError("internal", name, f"{type(exc).__name__}: {exc}"),))
+
+
+def _read_apk_parallel(
+    p: Path, art: Artifact, buf: mmap.mmap, za: ZipArchive, dex_names: set[str], name: str, budget: Budget
+) -> Inventory:
+    """A big APK: fork a worker for a share of the DEX/native code (and the file hash), read the rest here."""
+    names = split_work(za.members, dex_names)
+    pool, future = start_worker(str(p), name, names, budget.limits)  # forked before any thread exists
+    acc = AppAccumulator(budget)
+    walker = AndroidWalker(acc, skip=frozenset(names))
+    try:
+        walker.walk_apk(za, 0)
+    except LimitExceeded as exc:
+        acc.error(exc, name, "limits")
+    except ReadError as exc:
+        acc.error(exc, name, "zip")
+    remaining = max(1.0, budget.limits.max_seconds - (time.monotonic() - budget.started))
+    res = collect(pool, future, name, remaining)
+    sha = ""
+    if isinstance(res, ScanError):
+        acc.errors.append(res)
+        sha = file_sha256(p)
+    else:
+        sha = res.sha256
+        acc.dex.extend(res.dex)
+        acc.native_libs.extend(res.native_libs)
+        acc.entries.extend(res.entries)
+        acc.errors.extend(res.errors)
+        acc.notes.extend(res.notes)
+        merge_strings(acc.strings, res.strings)
+        budget.charge(res.bytes_used, name)
+    order = {m.name: i for i, m in enumerate(za.members)}
+
+    def key(locator: str) -> int:
+        return order.get(locator.split("!", 1)[1] if "!" in locator else locator, len(order))
+
+    acc.dex.sort(key=lambda d: key(d.locator))
+    acc.native_libs.sort(key=lambda lib: key(lib.path))
+    acc.entries.sort(key=lambda e: key(e.path))
+    return freeze(replace(art, sha256=sha), acc)
 
 
 def read_bytes(name: str, data: bytes, limits: Limits | None = None, wxapkg_appid: str | None = None) -> Inventory:

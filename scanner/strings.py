@@ -22,16 +22,28 @@ _AIGC = (
     r"http://www\.tc260\.org\.cn/ns/AIGC/1\.0/|TC260:AIGC|\bContentProducer\b|\bReservedCode1\b|\bPropagateID\b"
     r"|trainedAlgorithmicMedia|c2pa\.created|\bc2pa\.actions\b"
 )
-_LABEL = r"(?:内容|以上内容|本内容)?由\s*(?:AI|ai|ＡＩ|人工智能)\s*(?:生成|合成)|(?:AI|ＡＩ|人工智能)\s*(?:生成|合成)|AI创作"
 
-_ALL = re.compile(
-    f"(?P<url>{_URL})|(?P<suanbei>{_SUANBEI})|(?P<icp>{_ICP})|(?P<genai>{_GENAI})|(?P<beian>{_BEIAN})"
-    f"|(?P<aigc>{_AIGC})|(?P<label>{_LABEL})"
-)
+# Literal-led patterns only: Python's regex engine scans fast for a literal first character and crawls for
+# a leading character class or alternation, and these run over megabytes of string tables. Each kind is
+# also gated by a cheap ``in`` test.
+_URL_TAIL = re.compile(r"[A-Za-z0-9\-._~%]+(?::\d{1,5})?(?:[/?#][A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%{}|^]*)?")
+_SCHEME = re.compile(r"(?:https?|wss?)$", re.IGNORECASE)
+_SUANBEI_RX = re.compile(_SUANBEI)
+_ICP_RX = re.compile(r"ICP(?:备|证)\s*\d{6,12}\s*号(?:\s*-\s*\d+A?)?")
+_PROVINCES = set("京津冀晋蒙辽吉黑沪苏浙皖闽赣鲁豫鄂湘粤桂琼渝川蜀贵黔云滇藏陕甘陇青宁新")
+_GENAI_TAIL = re.compile(r"-(?:19|20)\d{6}(?:S\d{4}|\d{4})?(?![0-9A-Za-z])")
+_GENAI_HEAD = re.compile(r"(?<![A-Za-z0-9])[A-Z][A-Za-z]+-[A-Za-z0-9]+$")
+_BEIAN_RX = re.compile(_BEIAN)
+_AIGC_RX = re.compile(_AIGC)
+_AIGC_KEYS = ("tc260", "TC260", "ContentProducer", "ReservedCode1", "PropagateID", "trainedAlgorithmicMedia", "c2pa.")
+_LABEL_HEAD = re.compile(r"(?:(?:以上内容|本内容|内容)?由\s*)?(?:AI|ai|ＡＩ|人工智能)\s*$")
 _HOSTLIKE = re.compile(
     r"^(?:[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?\.)+(?:com|cn|net|org|io|ai|tech|top|xyz|cc|me|co|app|dev|info|biz"
     r"|vip|site|online|cloud|mobi|tv|hk|so|im|link|pro|work|ltd|fun|run|ink|art|space|group|store|games)(?::\d{1,5})?$"
 )
+_HOST_TLDS = tuple("." + t for t in (
+    "com cn net org io ai tech top xyz cc me co app dev info biz vip site online cloud mobi tv hk so im link pro "
+    "work ltd fun run ink art space group store games").split())
 _URL_HOST = re.compile(r"^[a-z]+://([^/?#:]+)")
 
 
@@ -54,60 +66,99 @@ class StringCollector:
 
     def scan_text(self, text: str, locator: str) -> None:
         """Scan one blob of text (a joined string table, a JS file…)."""
-        for m in _ALL.finditer(text):
-            kind = m.lastgroup
-            v = m.group()
-            if kind == "url":
-                v = v.rstrip(".,;:'\")]}")
+        find = text.find
+        pos = find("://")
+        while pos >= 0:
+            head = _SCHEME.search(text, max(0, pos - 5), pos)
+            tail = _URL_TAIL.match(text, pos + 3)
+            if head and tail:
+                v = text[head.start() : tail.end()].rstrip(".,;:'\")]}")
                 self._add("urls", v, locator)
                 h = _URL_HOST.match(v.lower())
                 if h:
                     self._add("hosts", h.group(1), locator)
                 if "beian." in v:
                     self._add("beian_links", v, locator)
-            elif kind in ("suanbei", "icp", "genai"):
-                self._add("filings", re.sub(r"\s+", "", v), locator)
-            elif kind == "beian":
-                self._add("beian_links", v, locator)
-            elif kind == "aigc":
-                self._add("aigc_markers", v, locator)
-            elif kind == "label":
-                self._add("labels", v, locator)
+            pos = find("://", pos + 3)
+        if "备" in text:
+            for m in _SUANBEI_RX.finditer(text):
+                self._add("filings", re.sub(r"\s+", "", m.group()), locator)
+            for m in _ICP_RX.finditer(text):
+                if m.start() > 0 and text[m.start() - 1] in _PROVINCES:
+                    self._add("filings", re.sub(r"\s+", "", text[m.start() - 1 : m.end()]), locator)
+        if "-20" in text or "-19" in text:
+            for m in _GENAI_TAIL.finditer(text):
+                h = _GENAI_HEAD.search(text, max(0, m.start() - 80), m.start())
+                if h:
+                    self._add("filings", text[h.start() : m.end()], locator)
+        if "beian" in text or "备案" in text:
+            for m in _BEIAN_RX.finditer(text):
+                self._add("beian_links", m.group(), locator)
+        if any(k in text for k in _AIGC_KEYS):
+            for m in _AIGC_RX.finditer(text):
+                self._add("aigc_markers", m.group(), locator)
+        for word in ("生成", "合成", "创作"):
+            pos = find(word)
+            while pos >= 0:
+                h = _LABEL_HEAD.search(text, max(0, pos - 12), pos)
+                if h:
+                    self._add("labels", text[h.start() : pos + 2], locator)
+                pos = find(word, pos + 2)
 
     def scan_strings(self, strings: Iterable[str], locator: str) -> None:
-        """Scan a table of strings: one regex pass over the joined table, plus bare host names."""
-        table = list(strings)
+        """Scan a table of strings: one pass over the joined table, plus whole strings that are host names."""
+        table = strings if isinstance(strings, (list, tuple)) else list(strings)
         self.scan_text("\n".join(table), locator)
+        match = _HOSTLIKE.match
         for s in table:
-            if 4 <= len(s) <= 253 and "." in s and s[-1].isalpha() and _HOSTLIKE.match(s):
+            if 4 <= len(s) <= 253 and s[-1].isalpha() and "." in s and match(s):
                 self._add("hosts", s, locator)
 
     def result(self) -> StringsOfInterest:
         """The collected strings as an immutable value."""
-        o = self._out
+        o = {k: tuple(sorted(v, key=lambda x: (x.locator, x.value))) for k, v in self._out.items()}
         return StringsOfInterest(
-            urls=tuple(o["urls"]),
-            hosts=tuple(o["hosts"]),
-            filings=tuple(o["filings"]),
-            beian_links=tuple(o["beian_links"]),
-            aigc_markers=tuple(o["aigc_markers"]),
-            labels=tuple(o["labels"]),
+            urls=o["urls"],
+            hosts=o["hosts"],
+            filings=o["filings"],
+            beian_links=o["beian_links"],
+            aigc_markers=o["aigc_markers"],
+            labels=o["labels"],
         )
 
 
-_PRINTABLE = re.compile(rb"(?:https?|wss?)://[\x21-\x7e]{4,300}|[a-z0-9][a-z0-9\-.]{2,120}\.(?:com|cn|net|io|ai)\b")
+_BIN_URL_TAIL = re.compile(rb"[\x21-\x7e]{4,300}")
+_BIN_SCHEME = re.compile(rb"(?:https?|wss?)$")
+_BIN_HOST_HEAD = re.compile(rb"[a-z0-9][a-z0-9\-.]{2,120}$")
+_BIN_TLDS = (b".com", b".cn")
 
 
 def binary_strings(data: bytes, limit: int = 2000) -> list[str]:
-    """URL and host-like printable strings from binary data (ELF .rodata and the like)."""
+    """URL and host-like printable strings from binary data (ELF .rodata and the like), found by literal search."""
     out: list[str] = []
     seen: set[bytes] = set()
-    for m in _PRINTABLE.finditer(data):
-        b = m.group()
-        if b in seen:
-            continue
-        seen.add(b)
-        out.append(b.decode("ascii", "replace"))
-        if len(out) >= limit:
-            break
+
+    def add(b: bytes) -> None:
+        if b not in seen and len(out) < limit:
+            seen.add(b)
+            out.append(b.decode("ascii", "replace"))
+
+    pos = data.find(b"://")
+    while pos >= 0 and len(out) < limit:
+        head = _BIN_SCHEME.search(data, max(0, pos - 5), pos)
+        tail = _BIN_URL_TAIL.match(data, pos + 3)
+        if head and tail:
+            add(data[head.start() : tail.end()])
+        pos = data.find(b"://", pos + 3)
+    for tld in _BIN_TLDS:
+        pos = data.find(tld)
+        hits = 0
+        while pos >= 0 and hits < 400 and len(out) < limit:
+            hits += 1
+            end = pos + len(tld)
+            if end >= len(data) or not (48 <= data[end] <= 57 or 65 <= data[end] <= 90 or 97 <= data[end] <= 122):
+                head = _BIN_HOST_HEAD.search(data, max(0, pos - 64), pos)
+                if head and b"." in data[head.start() : pos] or head and tld in (b".com", b".cn"):
+                    add(data[head.start() : end])
+            pos = data.find(tld, end)
     return out

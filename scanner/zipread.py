@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import mmap
 import struct
+import threading
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -47,10 +48,12 @@ class Budget:
     started: float = field(default_factory=time.monotonic)
     bytes_used: int = 0
     entries_seen: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def charge(self, nbytes: int, locator: str) -> None:
-        """Account for bytes read or inflated; raise when the artifact's total is exceeded."""
-        self.bytes_used += nbytes
+        """Account for bytes read or inflated; raise when the artifact's total is exceeded (thread-safe)."""
+        with self._lock:
+            self.bytes_used += nbytes
         if self.bytes_used > self.limits.max_total_bytes:
             raise LimitExceeded(
                 f"total bytes read exceed the limit of {self.limits.max_total_bytes}", locator, "limits"
@@ -302,16 +305,25 @@ class ZipArchive:
     def read_prefix(self, m: Member, n: int = 4096) -> bytes:
         """The first ``n`` bytes of a member, inflating no more than needed (for sniffing)."""
         try:
-            raw, deflated = self._raw(m)
+            start = self._data_offset(m)
         except ZipFormatError:
             return b""
-        if not deflated:
-            return bytes(raw[:n])
+        end = min(self.size, start + m.csize)
+        if m.method != 8:
+            return bytes(self.buf[start : min(end, start + n)])
         d = zlib.decompressobj(-15)
+        out = b""
+        pos = start
+        step = max(1024, n // 2)
         try:
-            return d.decompress(bytes(raw[: max(n * 4, 65536)]), n)
+            while len(out) < n and pos < end and not d.eof:
+                out += d.decompress(self.buf[pos : min(end, pos + step)], n - len(out))
+                pos += step
+                if d.unconsumed_tail:
+                    break
         except zlib.error:
-            return b""
+            return out
+        return out[:n]
 
 
 def _decode_name(raw: bytes, flags: int) -> str:

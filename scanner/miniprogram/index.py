@@ -8,6 +8,7 @@ packages never overlap, point into their own index or use ``..``; anything else 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 #: Longest entry name accepted (KillWxapkg caps at 1024, ttpkgUnpacker at 4096); longer means garbage.
@@ -86,8 +87,12 @@ class _Listing:
         return self.items + ([f"… and {self.more} more {what}"] if self.more else [])
 
 
+def _offset(e: IndexEntry) -> int:
+    return e.offset
+
+
 def check_entries(
-    raw: list[tuple[bytes, int, int]], index_end: int, file_size: int, leading_slash: bool
+    raw: Iterable[tuple[bytes, int, int]], index_end: int, file_size: int, leading_slash: bool
 ) -> tuple[list[IndexEntry], list[str], list[str]]:
     """Range-check raw ``(name, offset, size)`` records; keep the readable ones, report the rest.
 
@@ -122,7 +127,7 @@ def check_entries(
     end_max = -1
     gaps = 0
     prev_name = ""
-    for e in sorted(kept, key=lambda e: (e.offset, e.size)):
+    for e in sorted(kept, key=_offset):
         if e.size and e.offset < end_max:
             overlaps.add(f"{e.name!r} overlaps {prev_name!r}")
         elif end_max >= 0 and e.offset > end_max:

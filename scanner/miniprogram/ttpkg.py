@@ -13,7 +13,7 @@ import struct
 
 from scanner.miniprogram.errors import TtpkgFormatError
 from scanner.miniprogram.index import MAX_NAME_LEN, PackageIndex, check_entries
-from scanner.miniprogram.wxapkg import Buffer
+from scanner.miniprogram.wxapkg import Buffer, records
 
 MAGIC = b"TPKG"
 
@@ -37,9 +37,12 @@ def parse_ttpkg(buf: Buffer, locator: str = "", max_entries: int = 200_000) -> P
         if first.stage == "limits":
             raise
         try:
-            return _parse(buf, 8, 12, locator, max_entries, ["no reserved word after the version (older layout)"])
+            alt = _parse(buf, 8, 12, locator, max_entries, ["no reserved word after the version (older layout)"])
         except TtpkgFormatError:
             raise first from None
+        if not alt.entries:  # an empty reading of another layout explains nothing
+            raise first from None
+        return alt
 
 
 def _parse(buf: Buffer, count_at: int, first: int, locator: str, max_entries: int, deviations: list[str]) -> PackageIndex:
@@ -51,8 +54,8 @@ def _parse(buf: Buffer, count_at: int, first: int, locator: str, max_entries: in
         raise TtpkgFormatError(f"file count {count} cannot fit in the file (at most {max_fit} entries)", locator, "ttpkg")
     if count > max_entries:
         raise TtpkgFormatError(f"file count {count} exceeds the limit of {max_entries} entries", locator, "limits")
-    raw: list[tuple[bytes, int, int]] = []
     p = first
+    max_off = 0
     for i in range(count):
         if p + 4 > size:
             raise TtpkgFormatError(f"index ends inside entry {i} of {count}", locator, "ttpkg")
@@ -61,18 +64,16 @@ def _parse(buf: Buffer, count_at: int, first: int, locator: str, max_entries: in
             raise TtpkgFormatError(f"entry {i}: name length {nlen} exceeds {MAX_NAME_LEN}", locator, "ttpkg")
         if p + 4 + nlen + 8 > size:
             raise TtpkgFormatError(f"entry {i} (name length {nlen}) runs past the end of the file", locator, "ttpkg")
-        name = bytes(buf[p + 4 : p + 4 + nlen])
-        off, length = struct.unpack_from("<II", buf, p + 4 + nlen)
-        raw.append((name, off, length))
+        (off,) = struct.unpack_from("<I", buf, p + 4 + nlen)
+        max_off = max(max_off, off)
         p += 12 + nlen
-    if raw and min(o for _, o, _ in raw) < p and count_at == 12:
-        # A record pointing into the index usually means the layout guess is wrong: let the caller retry.
-        if all(o < p for _, o, _ in raw):
-            raise TtpkgFormatError("no entry points past the index (wrong layout or damaged index)", locator, "ttpkg")
+    if count and count_at == 12 and max_off < p:
+        # No record points past the index: the layout guess is wrong (or the index damaged); caller retries.
+        raise TtpkgFormatError("no entry points past the index (wrong layout or damaged index)", locator, "ttpkg")
     deviations = list(deviations)
     if version != 2:
         deviations.append(f"version {version} (2 in every known package)")
-    entries, problems, more = check_entries(raw, p, size, leading_slash=False)
+    entries, problems, more = check_entries(records(buf, count, first, "<"), p, size, leading_slash=False)
     if entries and max(e.offset + e.size for e in entries) != size:
         more.append("the last entry does not end at the end of the file")
     return PackageIndex(tuple(entries), p, tuple(problems), tuple(deviations + more), count)

@@ -17,6 +17,7 @@ import hashlib
 import mmap
 import re
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from scanner.miniprogram.errors import WxapkgDecryptError, WxapkgFormatError
@@ -80,7 +81,7 @@ def parse_wxapkg(buf: Buffer, locator: str = "", max_entries: int = 200_000) -> 
         )
     if count > max_entries:
         raise WxapkgFormatError(f"file count {count} exceeds the limit of {max_entries} entries", locator, "limits")
-    raw: list[tuple[bytes, int, int]] = []
+    # Pass 1 walks the index (and raises); pass 2 re-reads it lazily, so no raw copy of it is ever held.
     p = HEADER_LEN
     unpack = struct.unpack_from
     for i in range(count):
@@ -91,9 +92,6 @@ def parse_wxapkg(buf: Buffer, locator: str = "", max_entries: int = 200_000) -> 
             raise WxapkgFormatError(f"entry {i}: name length {nlen} exceeds {MAX_NAME_LEN}", locator, "wxapkg")
         if p + 4 + nlen + 8 > bound:
             raise WxapkgFormatError(f"entry {i} (name length {nlen}) runs past the end of the index", locator, "wxapkg")
-        name = bytes(buf[p + 4 : p + 4 + nlen])
-        off, length = unpack(">II", buf, p + 4 + nlen)
-        raw.append((name, off, length))
         p += 12 + nlen
     index_end = p
     if index_end != declared_end and bound == declared_end:
@@ -102,8 +100,19 @@ def parse_wxapkg(buf: Buffer, locator: str = "", max_entries: int = 200_000) -> 
         deviations.append(f"header sizes ({declared_end}+{data_len}) do not add up to the file size {size}")
     if info != 0:
         deviations.append(f"header info field is {info:#x} (0 in every known package)")
-    entries, problems, more = check_entries(raw, index_end, size, leading_slash=True)
+    entries, problems, more = check_entries(records(buf, count, HEADER_LEN, ">"), index_end, size, leading_slash=True)
     return PackageIndex(tuple(entries), index_end, tuple(problems), tuple(deviations + more), count)
+
+
+def records(buf: Buffer, count: int, start: int, order: str) -> Iterator[tuple[bytes, int, int]]:
+    """``(name, offset, size)`` of an index already walked (bounds checked) by the caller."""
+    p = start
+    fmt_len, fmt_rec = order + "I", order + "II"
+    for _ in range(count):
+        (nlen,) = struct.unpack_from(fmt_len, buf, p)
+        off, size = struct.unpack_from(fmt_rec, buf, p + 4 + nlen)
+        yield bytes(buf[p + 4 : p + 4 + nlen]), off, size
+        p += 12 + nlen
 
 
 # -- V1MMWX ------------------------------------------------------------------------------------------------
