@@ -241,7 +241,7 @@ def collect_hits(inv: Inventory, idx: _Index) -> _Hits:
             if h.value in host_exact:
                 out.add(host_exact[h.value], "host", h.locator, h.value)
             for suf, hit in idx.host_suffix:
-                if h.value.endswith(suf):
+                if h.value.endswith(suf) or h.value == suf[1:]:
                     out.add([hit], "host", h.locator, h.value)
     return out
 

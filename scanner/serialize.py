@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import types
 import typing
 from enum import Enum
@@ -18,6 +19,8 @@ def to_data(obj: Any) -> Any:
         return {f.name: to_data(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, Enum):
         return obj.value
+    if isinstance(obj, (datetime.date, datetime.datetime)):
+        return obj.isoformat()
     if isinstance(obj, (list, tuple)):
         return [to_data(x) for x in obj]
     if isinstance(obj, (set, frozenset)):
@@ -57,6 +60,10 @@ def _convert(tp: Any, data: Any) -> Any:
         return {k: _convert(vt, v) for k, v in data.items()}
     if isinstance(tp, type) and issubclass(tp, Enum):
         return tp(data)
+    if tp is datetime.datetime and isinstance(data, str):
+        return datetime.datetime.fromisoformat(data)
+    if tp is datetime.date and isinstance(data, str):
+        return datetime.date.fromisoformat(data)
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         hints = _hints(tp)
         kwargs = {}

@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
+from mp_factory import WECHATSI_PROVIDER, build_amr, build_hap, build_rpk, build_zip
 
-from mp_factory import WECHATSI_PROVIDER, build_amr, build_hap, build_rpk, build_tar, build_zip
 from scanner.miniprogram import read_folder, read_miniprogram
 from scanner.model import Artifact, ArtifactKind, Inventory
 from scanner.reader import read_artifact

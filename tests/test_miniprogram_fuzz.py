@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from mp_factory import TEST_APPID, app_config, build_ttpkg, build_wxapkg, encrypt_v1mmwx, padding
+
 from scanner.miniprogram import read_miniprogram
 from scanner.miniprogram.errors import MiniProgramError, TtpkgFormatError, WxapkgDecryptError, WxapkgFormatError
 from scanner.miniprogram.ttpkg import parse_ttpkg

@@ -7,7 +7,6 @@ import struct
 from pathlib import Path
 
 import pytest
-
 from mp_factory import (
     TEST_APPID,
     WECHATSI_PROVIDER,
@@ -21,6 +20,7 @@ from mp_factory import (
     padding,
     wechatsi_wxapkg,
 )
+
 from scanner.miniprogram import read_miniprogram
 from scanner.miniprogram.errors import TtpkgFormatError, WxapkgDecryptError, WxapkgFormatError
 from scanner.miniprogram.ttpkg import parse_ttpkg

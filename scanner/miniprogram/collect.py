@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from scanner.errors import LimitExceeded, ReadError
-from scanner.miniprogram.evidence import code_evidence, libraries_by_name, npm_package, scan_strings
+from scanner.miniprogram.evidence import code_evidence, libraries_by_name, npm_package
 from scanner.model import (
     Artifact,
     Entry,
@@ -172,7 +172,7 @@ class MiniAccumulator:
 
     def scan_text(self, text: str, locator: str) -> None:
         """Strings of interest and code evidence of one text."""
-        scan_strings(self.strings, text, locator)
+        self.strings.scan_text(text, locator)
         for hit in code_evidence(text):
             if hit.kind == "api":
                 self.add_api(hit.value, locator)

@@ -22,8 +22,8 @@ from scanner.miniprogram.errors import ContainerFormatError
 from scanner.miniprogram.index import PackageIndex, display_name, name_problem
 from scanner.miniprogram.ttpkg import parse_ttpkg
 from scanner.miniprogram.wxapkg import (
-    APPID_RE,
     AES_LEN,
+    APPID_RE,
     HEAD_PLAIN,
     MAC_TAG,
     Buffer,
@@ -145,14 +145,15 @@ def _scan_index(
 def _wechat_config_in_package(acc: MiniAccumulator, name: str, data: bytes, loc: str) -> None:
     rel = name.lstrip("/")
     if rel in _WECHAT_CONFIGS:
-        _parse(acc, loc, lambda: config.app_config(acc, config.load_json(data, loc), loc))
+        _json(acc, loc, data, config.app_config)
     elif rel == "package.json":
-        _parse(acc, loc, lambda: config.package_json(acc, config.load_json(data, loc), loc))
+        _json(acc, loc, data, config.package_json)
 
 
-def _parse(acc: MiniAccumulator, loc: str, fn: Callable[[], Any]) -> Any:
+def _json(acc: MiniAccumulator, loc: str, data: bytes, parser: Callable[[MiniAccumulator, Any, str], Any]) -> Any:
+    """Parse a JSON config and hand it to ``parser``; a bad file is recorded, never raised."""
     try:
-        return fn()
+        return parser(acc, config.load_json(data, loc), loc)
     except ReadError as exc:
         acc.error(exc, loc, "config")
         return None
@@ -276,7 +277,7 @@ def read_rpk(acc: MiniAccumulator, loc: str, buf: Buffer) -> None:
         data = acc.scan_member(mloc, mf)
         if m.name == "manifest.json" and data is not None:
             seen_manifest = True
-            _parse(acc, mloc, lambda: config.quickapp_manifest(acc, config.load_json(data, mloc), mloc))
+            _json(acc, mloc, data, config.quickapp_manifest)
     if not seen_manifest:
         acc.fail("config", loc, "no readable manifest.json: not a complete Quick App package")
 
@@ -298,14 +299,14 @@ def read_hap(acc: MiniAccumulator, loc: str, buf: Buffer, depth: int = 0) -> Non
             continue
         if m.name in ("module.json", "config.json"):
             seen_module = True
-            pages_profile = _parse(acc, mloc, lambda: config.hap_module(acc, config.load_json(data, mloc), mloc)) or pages_profile
+            pages_profile = _json(acc, mloc, data, config.hap_module) or pages_profile
         elif m.name == "pack.info":
-            _parse(acc, mloc, lambda: config.pack_info(acc, config.load_json(data, mloc), mloc))
+            _json(acc, mloc, data, config.pack_info)
         elif m.name.startswith("resources/base/profile/") and m.name.endswith(".json"):
             profiles[posixpath.basename(m.name)[:-5]] = (data, mloc)
     if pages_profile and pages_profile in profiles:
         data, ploc = profiles[pages_profile]
-        _parse(acc, ploc, lambda: config.hap_pages(acc, config.load_json(data, ploc), ploc))
+        _json(acc, ploc, data, config.hap_pages)
     if not seen_module and not any(m.name.endswith((".hap", ".hsp")) for m in za.members):
         acc.fail("config", loc, "no module.json or config.json: not a complete HarmonyOS module")
 
@@ -346,9 +347,12 @@ def read_amr(acc: MiniAccumulator, loc: str, buf: Buffer) -> None:
         if data is None:
             continue
         if m.name == "Manifest.xml":
-            _parse(acc, mloc, lambda: config.nebula_manifest(acc, data, mloc))
+            try:
+                config.nebula_manifest(acc, data, mloc)
+            except ReadError as exc:
+                acc.error(exc, mloc, "config")
         elif m.name == "CERT.json":
-            cert = _parse(acc, mloc, lambda: config.load_json(data, mloc))
+            cert = _json(acc, mloc, data, lambda _acc, cfg, _loc: cfg)
             if isinstance(cert, dict):
                 signed.update(k for k in cert if isinstance(k, str))
     names = {m.name for m in za.members if not m.is_dir}
@@ -440,13 +444,13 @@ def _source_config(acc: MiniAccumulator, name: str, root: str, data: bytes, loc:
     base = posixpath.basename(name)
     if name in (root + c for c in _WECHAT_CONFIGS) or name in ("hpmfile.json", "www/hpmfile.json"):
         if base == "hpmfile.json":
-            _parse(acc, loc, lambda: config.nebula_hpmfile(acc, config.load_json(data, loc), loc))
+            _json(acc, loc, data, config.nebula_hpmfile)
         else:
-            _parse(acc, loc, lambda: config.app_config(acc, config.load_json(data, loc), loc))
+            _json(acc, loc, data, config.app_config)
     elif base in ("project.config.json", "project.tt.json", "mini.project.json", "project.swan.json"):
-        _parse(acc, loc, lambda: config.project_config(acc, config.load_json(data, loc), loc))
+        _json(acc, loc, data, config.project_config)
     elif base == "package.json":
-        _parse(acc, loc, lambda: config.package_json(acc, config.load_json(data, loc), loc))
+        _json(acc, loc, data, config.package_json)
 
 
 def source_platform(names: Iterable[str], appid: str | None) -> str:

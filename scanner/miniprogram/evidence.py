@@ -1,10 +1,9 @@
-"""Evidence from mini-program text: platform API calls, plugin references, bundled JS libraries, strings.
+"""Code evidence in mini-program text: platform API calls, plugin references, bundled JS libraries.
 
 Mini-program code is big minified JS (app-service.js is 0.5–1.5 MB, demo packages carry 1,700 files), so
-each text is scanned by one combined regex for the code evidence, and strings of interest are extracted
-by :class:`~scanner.strings.StringCollector` only from windows around cheap anchors ("://", "备", "ICP",
-"生成"…): the collector's full regex costs ~0.2 s per MB, the anchor pass ~6 ms, with the same result.
-The scanner decides nothing: library ids below are names for what is bundled, not capabilities.
+each text gets two literal-led regex passes and a few ``in`` tests (~20 ms per MB). Strings of interest
+(URLs, hosts, filing numbers) come from :class:`~scanner.strings.StringCollector`. The scanner decides
+nothing: library ids below name what is bundled, not a capability.
 """
 
 from __future__ import annotations
@@ -12,8 +11,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-
-from scanner.strings import StringCollector
 
 #: Platform objects whose members are mini-program APIs (WeChat, Douyin, Alipay, Baidu, QQ).
 PLATFORM_PREFIXES = ("wx", "tt", "my", "swan", "qq")
@@ -46,7 +43,9 @@ _LIB_BANNERS = {
 
 #: File-name patterns → library id (bundled builds keep their dist names: tf.min.js, ort-wasm-simd.wasm…).
 _LIB_FILES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("tfjs", re.compile(r"(?:^|/)(?:tf|tfjs)(?:[.-][\w.-]*)?\.js$|@tensorflow/|(?:^|/)tfjs[\w-]*/|tfjs-backend-wasm[\w-]*\.wasm$")),
+    ("tfjs", re.compile(
+        r"(?:^|/)(?:tf|tfjs)(?:[.-][\w.-]*)?\.js$|@tensorflow/|(?:^|/)tfjs[\w-]*/|tfjs-backend-wasm[\w-]*\.wasm$"
+    )),
     ("onnxruntime-web", re.compile(r"(?:^|/)ort(?:\.[\w-]+)*\.m?js$|ort-wasm[\w-]*\.wasm$|onnxruntime[-_]web")),
     ("paddlejs", re.compile(r"paddlejs|paddle-js")),
     ("mediapipe", re.compile(r"mediapipe|vision_wasm_internal|(?:^|/)face_mesh[\w.]*$|selfie_segmentation")),
@@ -55,17 +54,6 @@ _LIB_FILES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("transformers.js", re.compile(r"@xenova/transformers|@huggingface/transformers|(?:^|/)transformers(?:\.min)?\.js$")),
 )
 _NPM_DIR = re.compile(r"(?:^|/)(?:miniprogram_npm|node_modules)/((?:@[\w.-]+/)?[\w.-]+)/")
-
-#: Strings of interest can only start near one of these (see module docstring).
-_ANCHOR = re.compile(
-    r"://|备|ICP|beian|AIGC|TC260|ContentProducer|ReservedCode1|PropagateID|trainedAlgorithmicMedia|c2pa"
-    r"|生成|合成|AI创作|-\d{8}"
-)
-_TOKEN_PUNCT = frozenset("-_.:/%~")
-_URL_END = re.compile(r"[^A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%{}|^]")
-_BACK = 128
-_AHEAD = 256
-
 
 @dataclass(frozen=True)
 class CodeHit:
@@ -113,36 +101,3 @@ def npm_package(path: str) -> str | None:
     """The npm package a bundled file belongs to (``miniprogram_npm/<pkg>/…``, ``node_modules/<pkg>/…``)."""
     m = _NPM_DIR.search(path)
     return m.group(1) if m else None
-
-
-def scan_strings(collector: StringCollector, text: str, locator: str) -> None:
-    """``collector.scan_text`` over only the windows of ``text`` where a string of interest can start."""
-    start = end = -1
-    for m in _ANCHOR.finditer(text):
-        a = m.start()
-        if a < end:  # inside the current window: extend it (only when it reaches past; keeps this linear)
-            if a + len(m.group()) + _AHEAD > end:
-                end = _right(text, a + len(m.group()) + _AHEAD)
-            continue
-        if end >= 0:
-            collector.scan_text(text[start:end], locator)
-        start = _left(text, max(0, a - _BACK))
-        end = _right(text, a + len(m.group()) + _AHEAD)
-    if end >= 0:
-        collector.scan_text(text[start:end], locator)
-
-
-def _left(text: str, s: int) -> int:
-    """Move a window start back to a token boundary so no match starts mid-token."""
-    lo = max(0, s - _BACK)
-    while s > lo and (text[s - 1].isalnum() or text[s - 1] in _TOKEN_PUNCT):
-        s -= 1
-    return s
-
-
-def _right(text: str, e: int) -> int:
-    """Move a window end forward past the URL-ish run it may cut (texts are capped, so this is bounded)."""
-    if e >= len(text):
-        return len(text)
-    m = _URL_END.search(text, e)
-    return m.start() if m else len(text)
