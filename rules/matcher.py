@@ -1,7 +1,6 @@
 """Match a rule pack against an Inventory: indexed lookups and one Aho-Corasick pass, never regex-per-name.
 
-Class prefixes are checked on the set of *packages* (a 200k-class app has a few thousand), by walking each
-package's dotted prefixes through a dict; exact names, libraries, permissions and hosts are dict/set lookups;
+Class names are sorted in every DexFile, so a package prefix is two binary searches; exact names, libraries, permissions and hosts are dict/set lookups;
 substring signals share one Aho-Corasick automaton run over each string table. The compiled index is built
 once per pack and reused for every artifact (and every stored inventory in a re-scan).
 """
@@ -9,6 +8,7 @@ once per pack and reused for every artifact (and every stored inventory in a re-
 from __future__ import annotations
 
 import fnmatch
+from bisect import bisect_left
 import posixpath
 import re
 from collections import defaultdict
@@ -115,25 +115,21 @@ def collect_hits(inv: Inventory, idx: _Index) -> _Hits:
     # classes: exact names, and package prefixes walked on dotted boundaries (per package, not per class)
     cls_exact = ex.get(SignalKind.CLASS, {})
     cls_prefix = ex.get(SignalKind.CLASS_PREFIX, {})
+    # DexFile.classes is sorted, so each prefix is two binary searches: every class "P.…" lies in [P + ".", P + "/").
     for d in inv.dex:
-        if cls_exact:
-            for name in cls_exact.keys() & set(d.classes):
-                out.add(cls_exact[name], "class", d.locator, name)
-        if cls_prefix:
-            first_of_pkg: dict[str, str] = {}
-            for c in d.classes:
-                pkg = c.rpartition(".")[0]
-                if pkg not in first_of_pkg:
-                    first_of_pkg[pkg] = c
-            for pkg, c in first_of_pkg.items():
-                parts = pkg.split(".")
-                acc = parts[0]
-                for i in range(len(parts)):
-                    if i:
-                        acc = acc + "." + parts[i]
-                    hits = cls_prefix.get(acc)
-                    if hits:
-                        out.add(hits, "class", d.locator, c)
+        classes = d.classes
+        n = len(classes)
+        for name, hits in cls_exact.items():
+            i = bisect_left(classes, name)
+            if i < n and classes[i] == name:
+                out.add(hits, "class", d.locator, name)
+        for prefix, hits in cls_prefix.items():
+            lo = bisect_left(classes, prefix + ".")
+            if lo < n and classes[lo].startswith(prefix + "."):
+                hi = bisect_left(classes, prefix + "/", lo)
+                out.add(hits, "class", d.locator, classes[lo])
+                for h in hits:
+                    out.count[h] += hi - lo - 1
     # strings: exact set intersection, substrings through one automaton pass per table
     s_exact = ex.get(SignalKind.STRING, {})
     tables: list[tuple[str, tuple[str, ...] | list[str]]] = [(d.locator, d.strings) for d in inv.dex]

@@ -310,3 +310,21 @@ def test_empty_folder_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "e").mkdir()
     inv = read_artifact(tmp_path / "e")
     assert inv.errors and inv.errors[0].stage == "sniff"
+
+
+def test_unwalkable_index_still_scans_the_raw_bytes() -> None:
+    data = bytearray(cloud_ai_wxapkg())
+    data[14:18] = struct.pack(">I", 0xFFFF)  # a count that cannot fit
+    inv = read(bytes(data), "c.wxapkg")
+    assert [e.stage for e in inv.errors] == ["wxapkg"]
+    assert "wx.cloud.extend.AI.createModel" in {a.value for a in inv.miniprogram.apis}
+    assert inv.entries[0].path.startswith("c.wxapkg!<unparsed bytes 0-")
+
+
+def test_inventory_round_trips_through_the_serializer() -> None:
+    from scanner.serialize import from_data, to_data
+
+    inv = read(wechatsi_wxapkg(), "si.wxapkg")
+    data = to_data(inv)
+    assert data["miniprogram"]["plugins"][0]["provider"] == WECHATSI_PROVIDER
+    assert from_data(Inventory, json.loads(json.dumps(data))) == inv

@@ -82,6 +82,7 @@ class MiniAccumulator:
     errors: list[ScanError] = field(default_factory=list)
     encrypted: bool = False
     _npm_seen: set[str] = field(default_factory=set)
+    _plugin_keys: set[tuple[str, str]] = field(default_factory=set)
 
     # -- recording -------------------------------------------------------------------------------------
 
@@ -117,7 +118,8 @@ class MiniAccumulator:
 
     def add_plugin(self, alias: str, provider: str, version: str | None, locator: str) -> None:
         """A declared plugin (config), deduplicated on alias + provider."""
-        if not any(p.alias == alias and p.provider == provider for p in self.plugins):
+        if (alias, provider) not in self._plugin_keys:
+            self._plugin_keys.add((alias, provider))
             self.plugins.append(Plugin(alias, provider, version, locator))
 
     # -- scanning --------------------------------------------------------------------------------------

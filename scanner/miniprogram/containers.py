@@ -18,7 +18,7 @@ from typing import Any
 from scanner.errors import LimitExceeded, ReadError
 from scanner.miniprogram import config
 from scanner.miniprogram.collect import MemberFile, MiniAccumulator
-from scanner.miniprogram.errors import ContainerFormatError
+from scanner.miniprogram.errors import ContainerFormatError, MiniProgramError
 from scanner.miniprogram.index import PackageIndex, display_name, name_problem
 from scanner.miniprogram.ttpkg import parse_ttpkg
 from scanner.miniprogram.wxapkg import (
@@ -110,14 +110,29 @@ def read_wxapkg(acc: MiniAccumulator, loc: str, buf: Buffer, appid_hint: str | N
         why = "macOS-encrypted package (tag WAPkgEncryptedTagForMac; per-account runtime key, not derivable)"
         _partial(acc, loc, body, AES_LEN, total, why)
         return
-    idx = parse_wxapkg(buf, loc, acc.budget.limits.max_entries)
+    try:
+        idx = parse_wxapkg(buf, loc, acc.budget.limits.max_entries)
+    except MiniProgramError as exc:
+        _unparsed(acc, loc, buf, exc)
+        return
     _scan_index(acc, loc, buf, idx, "wxapkg", _wechat_config_in_package)
 
 
 def read_ttpkg(acc: MiniAccumulator, loc: str, buf: Buffer) -> None:
     """A Douyin package."""
-    idx = parse_ttpkg(buf, loc, acc.budget.limits.max_entries)
+    try:
+        idx = parse_ttpkg(buf, loc, acc.budget.limits.max_entries)
+    except MiniProgramError as exc:
+        _unparsed(acc, loc, buf, exc)
+        return
     _scan_index(acc, loc, buf, idx, "ttpkg", _wechat_config_in_package)
+
+
+def _unparsed(acc: MiniAccumulator, loc: str, buf: Buffer, exc: MiniProgramError) -> None:
+    """An index that cannot be walked: record why, and still scan the raw bytes so evidence is not hidden."""
+    acc.error(exc, loc)
+    if len(buf) >= 64:
+        scan_blob(acc, f"{loc}!<unparsed bytes 0-{len(buf)}>", buf)
 
 
 def _scan_index(
