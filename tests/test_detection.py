@@ -68,3 +68,23 @@ def test_liveness_sdk_is_biometric_not_synthesis() -> None:
 @pytest.mark.parametrize("rule", [r for r in PACK.rules if r.capability is not None], ids=lambda r: r.id)
 def test_every_capability_rule_has_a_reference_and_vendor(rule) -> None:  # type: ignore[no-untyped-def]
     assert rule.references and rule.vendor.strip()
+
+
+def test_wxapkg_wechatsi_is_speech_synthesis_with_plugin_locator() -> None:
+    from rules.mpfixtures import build_mp_fixture
+
+    data = build_mp_fixture({"plugins": {"mySI": "wx069ba97219f66d99"}, "js": 'requirePlugin("mySI").textToSpeech({})'})
+    inv = read_bytes("si.wxapkg", data)
+    f = next(f for f in evaluate(inv, PACK) if f.rule_id == "speech_synthesis.wechat_si_plugin")
+    assert f.capability == "speech_synthesis"
+    assert f.evidence[0].kind == "mp_plugin" and f.evidence[0].locator == "si.wxapkg!/app-config.json"
+    assert "wx069ba97219f66d99" in f.evidence[0].value
+
+
+def test_wxapkg_cloud_ai_is_text_generation() -> None:
+    from rules.mpfixtures import build_mp_fixture
+
+    inv = read_bytes("ai.wxapkg", build_mp_fixture({"js": 'wx.cloud.extend.AI.createModel("deepseek").streamText({})'}))
+    f = next(f for f in evaluate(inv, PACK) if f.rule_id == "text_generation.wechat_cloud_ai")
+    assert f.capability == "text_generation" and f.confidence.value == "high"
+    assert f.evidence[0].locator == "ai.wxapkg!/app-service.js"

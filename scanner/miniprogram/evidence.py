@@ -12,10 +12,9 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-#: Platform objects whose members are mini-program APIs (WeChat, Douyin, Alipay, Baidu, QQ).
-PLATFORM_PREFIXES = ("wx", "tt", "my", "swan", "qq")
 _NOT_API = frozenset("com cn net org io html htm js json png jpg jpeg gif css wxss wxml ttml axml swan qml".split())
 
+# Platform objects whose members are APIs: wx (WeChat), tt (Douyin), my (Alipay), swan (Baidu), qq (QQ).
 # Three passes, each with a rare first character, beat one alternation with a look-behind by 5×.
 _API = re.compile(
     r"(?:wx|tt|my|swan|qq)(?:(?:\.[A-Za-z_$][\w$]*){1,8}|\[\s*[\"'](?P<member>[A-Za-z_$][\w$]*)[\"']\s*\])",

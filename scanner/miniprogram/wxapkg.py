@@ -220,8 +220,9 @@ def recover_index_tail(body: Buffer, locked: int, total: int) -> PartialIndex:
     """
     n = len(body)
     limit = min(n, 4 + MAX_NAME_LEN + 8 + 1)
+    walked: set[int] = set()  # record starts already inside a rejected chain: never walked twice (linear time)
     for s in range(limit):
-        if s + 5 > n or body[s] != 0 or body[s + 1] > (MAX_NAME_LEN >> 8) or body[s + 4] != 0x2F:  # "/"
+        if s in walked or s + 5 > n or body[s] != 0 or body[s + 1] > (MAX_NAME_LEN >> 8) or body[s + 4] != 0x2F:
             continue
         chain = _chain(body, s)
         if not chain:
@@ -231,13 +232,15 @@ def recover_index_tail(body: Buffer, locked: int, total: int) -> PartialIndex:
         if all(end <= e.offset and e.offset + e.size <= total for e in recs) and _disjoint(recs):
             first_data = min(e.offset for e in recs)
             return PartialIndex(tuple(recs), end, (end, first_data), locked)
+        walked.update(p for p, _ in chain)
     return PartialIndex((), None, (locked, total), locked)
 
 
-def _chain(body: Buffer, p: int) -> list[tuple[int, IndexEntry]]:
+def _chain(body: Buffer, p: int, max_records: int = 200_000) -> list[tuple[int, IndexEntry]]:
+    """Records from ``p`` while they look like wxapkg records; each item is (next record start, entry)."""
     out: list[tuple[int, IndexEntry]] = []
     n = len(body)
-    while p + 4 <= n:
+    while p + 4 <= n and len(out) < max_records:
         (nlen,) = struct.unpack_from(">I", body, p)
         if not 1 <= nlen <= MAX_NAME_LEN or p + 4 + nlen + 8 > n:
             break
