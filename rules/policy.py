@@ -210,7 +210,8 @@ def load_policy(path: Path | None = None) -> Policy:
 
 
 def _max_conf(findings: tuple[Finding, ...]) -> str:
-    ds = [f for f in findings if f.capability in _DS and f.duty is None]
+    """Highest confidence of the unambiguous deep-synthesis findings ("none" if there are none)."""
+    ds = [f for f in findings if f.capability in _DS and f.duty is None and not f.ambiguous]
     if not ds:
         return "none"
     return max(ds, key=lambda f: f.confidence.rank).confidence.value
