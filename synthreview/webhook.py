@@ -83,7 +83,21 @@ Recorder = Callable[["ScanResult"], None]
 # --- client side (pipelines, tests, README) ------------------------------------------------------------
 
 
-def _key(secret: str | bytes) -> bytes:
+class _Secret:
+    """The HMAC key behind a redacting repr, so debug dumps (``vars(server)``, tracebacks with locals) hide it."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: bytes) -> None:
+        self.key = key
+
+    def __repr__(self) -> str:
+        return "<secret redacted>"
+
+
+def _key(secret: str | bytes | _Secret) -> bytes:
+    if isinstance(secret, _Secret):
+        return secret.key
     return secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
 
 
@@ -137,7 +151,7 @@ def check_signature_header(sig_header: str | None) -> str:
     return m.group(1).lower()
 
 
-def verify_signature(secret: str | bytes, ts: str, digest_hex: str, body: bytes | bytearray) -> None:
+def verify_signature(secret: str | bytes | _Secret, ts: str, digest_hex: str, body: bytes | bytearray) -> None:
     """Constant-time check of the HMAC over the raw body; raise 401 on mismatch."""
     expected = hmac.new(_key(secret), ts.encode("ascii") + b"." + body, hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected.encode("ascii"), digest_hex.encode("ascii")):
@@ -267,7 +281,7 @@ class WebhookServer(ThreadingHTTPServer):
             raise ValueError(f"an empty webhook secret is not allowed (${SECRET_ENV})")
         if workers < 1 or max_bytes < 1 or (max_pending is not None and max_pending < 1):
             raise ValueError("workers, max_bytes and max_pending must be positive")
-        self._secret = _key(secret)
+        self._secret = _Secret(_key(secret))
         self.ctx = ctx
         self.max_bytes = max_bytes
         self.workers = workers

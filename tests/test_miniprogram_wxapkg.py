@@ -85,6 +85,7 @@ def test_apis_plugins_libraries_models_and_strings() -> None:
     assert {"wx.createVKSession", "wx.createInferenceSession", "wx.createCameraContext", "wx.startRecord",
             "wx.request"} <= apis  # fmt: skip
     assert not {a for a in apis if a.startswith(("wx.fake", "qq."))}
+    assert {'requirePlugin("wx3e17776051baf153")', 'requirePlugin("chatbot")'} <= apis
     assert {(p.alias, p.provider) for p in mp.plugins} == {
         ("chatbot", "wx8c631f7e9f2465e1"), ("si", WECHATSI_PROVIDER),
         ("wx3e17776051baf153", "wx3e17776051baf153"), ("wxa75efa648b60994b", "wxa75efa648b60994b"),

@@ -215,9 +215,10 @@ def requested_materials(r: ScanResult) -> list[Material]:
     if open_codes & {"assessment_missing", "assessment_not_covering", "assessment_incomplete",
                      "assessment_future_date"}:
         out.append(Material(
-            "security_assessment", "Art. 13; Art. 15",
-            "安全评估材料：评估编号、出具机构、日期，并覆盖检测到的全部深度合成功能",
-            "security assessment: id, issuer and date, covering every detected deep-synthesis function"))
+            "security_assessment", "Art. 13; Art. 15; Art. 20",
+            "安全评估材料（评估编号、出具机构、日期及全国互联网安全管理服务平台提交截图），须覆盖检测到的全部深度合成功能",
+            "the security assessment (id, issuer, date and the submission screenshot from 全国互联网安全管理服务平台), "
+            "covering every detected deep-synthesis function"))
     if open_codes & {"aigc_declaration_missing", "aigc_declaration_false"}:
         out.append(Material(
             "aigc_declaration", "Labeling Measures Art. 7",
@@ -226,10 +227,12 @@ def requested_materials(r: ScanResult) -> list[Material]:
     if ("implicit_label_missing" in open_codes or "explicit_label_missing" in all_codes
             or duty.get("explicit_label") in _NOT_PRESENT or duty.get("implicit_label") in _NOT_PRESENT):
         out.append(Material(
-            "labeling_materials", "Art. 16; Art. 17; Labeling Measures Art. 7",
-            "标识材料：生成内容上“AI生成”等显式标识的截图，以及隐式标识（GB 45438-2025 文件元数据）的实现说明",
-            "labeling materials: screenshots of visible 'AI生成'-style labels on generated content and a "
-            "description of the implicit labels (GB 45438-2025 file metadata)"))
+            "labeling_materials", "Art. 16; Art. 17; Labeling Measures Art. 7; Labeling Measures Art. 8",
+            "标识材料：生成内容上“AI生成”等显式标识的截图、隐式标识（GB 45438-2025 文件元数据）的实现说明及样例文件、"
+            "用户协议中关于标识的条款",
+            "labeling materials: screenshots of visible 'AI生成'-style labels on generated content, a description "
+            "of the implicit labels (GB 45438-2025 file metadata) with a sample file, and the user-agreement clauses "
+            "on labeling"))
     if duty.get("moderation") in _NOT_PRESENT:
         out.append(Material(
             "moderation_description", "Art. 10",

@@ -180,8 +180,11 @@ class MiniAccumulator:
                 self.add_api(hit.value, locator)
             elif hit.kind == "library":
                 self.add_library(hit.value, locator)
-            elif len(self.plugin_refs) < _MAX_REFS:
-                self.plugin_refs.append((_plugin_key(hit.value), locator))
+            else:
+                if hit.kind == "plugin_require":
+                    self.add_api(f'requirePlugin("{hit.value}")', locator)
+                if len(self.plugin_refs) < _MAX_REFS:
+                    self.plugin_refs.append((_plugin_key(hit.value), locator))
 
     def _read_text(self, locator: str, m: MemberFile) -> bytes | None:
         cap = self.budget.limits.text_asset_bytes
