@@ -406,3 +406,22 @@ def test_corrupt_deflate_entry_is_recorded() -> None:
     inv = read_bytes("corrupt.apk", bytes(data))
     assert any(e.locator.endswith("classes.dex") for e in inv.errors)
     assert zlib  # keep import used
+
+
+def test_dex_elsewhere_and_nested_archives() -> None:
+    from rules.fixtures import build_apk, build_dex, build_elf
+
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as z:
+        z.writestr("classes.dex", build_dex(["com.vendor.plugin.Entry"]))
+        z.writestr("lib/arm64-v8a/libplugin.so", build_elf("libplugin.so", ["plugin_init"]))
+    buf = io.BytesIO(build_apk({"classes": ["com.example.Host"]}))
+    with zipfile.ZipFile(buf, "a") as z:
+        z.writestr("assets/payload.dat", build_dex(["com.hidden.Loader"]))  # a DEX by bytes, not by name
+        z.writestr("assets/plugins/plugin.jar", inner.getvalue())
+    inv = read_bytes("host.apk", buf.getvalue())
+    assert {"com.example.Host", "com.hidden.Loader", "com.vendor.plugin.Entry"} <= set(inv.classes)
+    locs = {d.locator for d in inv.dex}
+    assert "host.apk!assets/payload.dat" in locs
+    assert "host.apk!assets/plugins/plugin.jar!classes.dex" in locs
+    assert [lib.path for lib in inv.native_libs] == ["host.apk!assets/plugins/plugin.jar!lib/arm64-v8a/libplugin.so"]
