@@ -51,6 +51,8 @@ def sniff_kind(buf: bytes | mmap.mmap, budget: Budget | None = None) -> tuple[Ar
     if head.startswith(_LFS):
         return ArtifactKind.UNKNOWN, "a Git LFS pointer (133-byte text), not the artifact itself"
     fmt = sniff(head, "", len(buf))
+    if fmt == "wxapkg" or bytes(buf[-23:]) == b"WAPkgEncryptedTagForMac":  # macOS client wrapping
+        return ArtifactKind.WXAPKG, None
     if fmt == "wxapkg":
         return ArtifactKind.WXAPKG, None
     if fmt == "ttpkg":

@@ -19,22 +19,16 @@ import tarfile
 import zipfile
 from typing import Any
 
+from rules.mpfixtures import build_wxapkg as _build_wxapkg
+
 WECHATSI_PROVIDER = "wx069ba97219f66d99"
 TEST_APPID = "wx0123456789abcdef"
 
 
 def build_wxapkg(files: dict[str, bytes], *, info: int = 0) -> bytes:
     """A plain wxapkg (big-endian) holding ``files`` in order; names get a leading ``/`` if missing."""
-    items = [((n if n.startswith("/") else "/" + n).encode("utf-8"), d) for n, d in files.items()]
-    index_len = 4 + sum(12 + len(n) for n, _ in items)
-    off = 14 + index_len
-    index = [struct.pack(">I", len(items))]
-    for name, data in items:
-        index.append(struct.pack(">I", len(name)) + name + struct.pack(">II", off, len(data)))
-        off += len(data)
-    body = b"".join(d for _, d in items)
-    header = b"\xbe" + struct.pack(">III", info, index_len, len(body)) + b"\xed"
-    return header + b"".join(index) + body
+    data = _build_wxapkg(files)
+    return data[:1] + struct.pack(">I", info) + data[5:] if info else data
 
 
 def build_raw_wxapkg(entries: list[tuple[bytes, int, int]], body: bytes = b"", *, count: int | None = None,
