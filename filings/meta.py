@@ -190,6 +190,13 @@ def parse_meta(data: Any) -> SubmissionMeta:
 
 def meta_from_text(text: str | bytes, *, fmt: str = "auto") -> SubmissionMeta:
     """Parse metadata text (``fmt`` json, yaml or auto: JSON if it parses as JSON, else YAML)."""
+    try:
+        return _meta_from_text(text, fmt=fmt)
+    except RecursionError:
+        raise MetaError("metadata nested too deeply / 元数据嵌套过深") from None
+
+
+def _meta_from_text(text: str | bytes, *, fmt: str = "auto") -> SubmissionMeta:
     if isinstance(text, bytes):
         if len(text) > MAX_META_BYTES:
             raise MetaError(f"metadata larger than {MAX_META_BYTES} bytes / 元数据过大")

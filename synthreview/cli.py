@@ -59,7 +59,8 @@ def setup_logging(verbose: bool) -> None:
     from rich.logging import RichHandler
 
     handler = RichHandler(console=Console(stderr=True), show_path=False, show_time=False)
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, handlers=[handler], force=True)
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, handlers=[handler], force=True,
+                        format="%(name)s: %(message)s")
     # androguard logs through loguru at DEBUG/INFO; keep it quiet unless asked.
     try:
         from loguru import logger as _loguru

@@ -242,6 +242,8 @@ def parse_form(content_type: str | None, body: bytes | bytearray) -> Upload:
                 meta = meta_from_text(payload)
             except MetaError as exc:
                 raise _bad(f"bad submission metadata: {exc}", f"提交元数据无效：{exc}") from None
+            except RecursionError:  # deeply nested JSON/YAML escapes meta_from_text as RecursionError
+                raise _bad("bad submission metadata: nested too deeply", "提交元数据无效：嵌套过深") from None
     if artifact is None:
         raise _bad("no 'artifact' part: send the file as form field 'artifact'",
                    "缺少 artifact 分段：请以表单字段 artifact 上传文件")

@@ -333,7 +333,9 @@ def test_no_artifact_part_400(url: str) -> None:
 
 
 @pytest.mark.parametrize("meta", [b"colour: red\n", b"channel: [unclosed\n", b"declares_aigc: maybe\n",
-                                  b"\xff\xfe not utf-8", b"- a list\n- not a mapping\n"])
+                                  b"\xff\xfe not utf-8", b"- a list\n- not a mapping\n", b"[" * 100000,
+                                  b"- " * 50000 + b"x"],
+                         ids=["unknown-key", "bad-yaml", "bad-type", "not-utf8", "not-mapping", "deep-json", "deep-yaml"])
 def test_bad_meta_400(url: str, meta: bytes) -> None:
     body = assert_error(post(url, {"artifact": ("a.apk", PLAIN), "meta": ("meta.yaml", meta)}), 400)
     assert "metadata" in body["error"] and "元数据" in body["zh"]
@@ -408,6 +410,28 @@ def test_recorder_failure_is_500_not_a_silent_200(start: Start) -> None:
 
     _, url = start(recorder=broken)
     assert_error(post(url, {"artifact": ("a.apk", PLAIN)}), 500)
+
+
+def test_cli_recorder_writes_the_store(start: Start, tmp_path: Path) -> None:
+    """``serve`` records webhook scans through ``synthreview.store`` when it exists (origin ``webhook``)."""
+    import argparse
+
+    store_mod = pytest.importorskip("synthreview.store")
+    from synthreview.commands.serve import _recorder
+
+    db = tmp_path / "s.db"
+    recorder = _recorder(argparse.Namespace(no_db=False, db=str(db)))
+    assert recorder is not None
+    _, url = start(recorder=recorder)
+    with ThreadPoolExecutor(max_workers=4) as ex:  # concurrent writers are serialised
+        rs = list(ex.map(lambda j: post(url, {"artifact": j}), [("demo_faceapp.apk", FACEAPP), ("plain_app.apk", PLAIN)] * 2))
+    assert [r.status_code for r in rs] == [200] * 4
+    app_id = rs[0].json()["artifact"]["app_id"]
+    with store_mod.Store.open(db, create=False) as store:
+        sid = store.latest_scan_of_app(app_id)
+        assert sid is not None
+        row = store.scan(sid)
+        assert row is not None and row.origin == "webhook" and row.action.value == "reject"
 
 
 # --- logging --------------------------------------------------------------------------------------------

@@ -90,7 +90,7 @@ def _recorder(args: argparse.Namespace) -> Callable[[Any], None] | None:
 
     def record(result: Any) -> None:
         with Store.open(path) as store:  # one connection per write: sqlite3 connections stay in their thread
-            store.record(result)
+            store.record(result, origin="webhook")  # the audit trail says which path a scan came through
 
     return record
 
