@@ -117,17 +117,26 @@ def checklist(
 ) -> tuple[ComplianceItem, ...]:
     """The checklist for the detected capabilities; ``filing_display`` is the Art. 19 evidence from filings."""
     by_duty: dict[str, list[Evidence]] = {}
+    weak: dict[str, list[Evidence]] = {}
     for f in duty_findings:
         if f.duty:
-            by_duty.setdefault(f.duty, []).extend(f.evidence)
+            # A low-confidence hit (a generic word, a class bundled in an all-in-one SDK) is shown, not counted.
+            (by_duty if f.confidence.rank >= 2 else weak).setdefault(f.duty, []).extend(f.evidence)
     if filing_display:
         by_duty.setdefault(Duty.FILING_DISPLAY.value, []).extend(filing_display)
     items = []
     for duty in applicable_duties(capabilities):
         ev = tuple(dict.fromkeys(by_duty.get(duty.value, ())))[:10]
+        weak_ev = tuple(dict.fromkeys(weak.get(duty.value, ())))[:10]
         if ev:
             zh, en = _PRESENT[duty]
             items.append(ComplianceItem(ARTICLES[duty], duty.value, DutyStatus.PRESENT, ev, zh, en))
+        elif weak_ev:
+            items.append(ComplianceItem(
+                ARTICLES[duty], duty.value, DutyStatus.UNKNOWN, weak_ev,
+                "仅发现弱证据（通用词或打包的 SDK 类），需人工确认。",
+                "Only weak evidence (a generic word or a class bundled in an all-in-one SDK); a reviewer must confirm.",
+            ))
         else:
             status, zh, en = _NOT_FOUND[duty]
             items.append(ComplianceItem(ARTICLES[duty], duty.value, status, (), zh, en))
