@@ -103,7 +103,8 @@ def _read_file(p: Path, art: Artifact, name: str, limits: Limits, budget: Budget
                 za = ZipArchive(buf, name, budget)
                 dex_names = {m.name for m in za.members if _ROOT_DEX.match(m.name)}
                 heavy = sum(m.usize for m in za.members if m.name in dex_names or m.name.endswith(".so"))
-                if heavy >= PARALLEL_MIN_BYTES and not za.salvaged:
+                # SYNTHREVIEW_NO_FORK: set by synthreview.isolation inside its confined worker (no helper there).
+                if heavy >= PARALLEL_MIN_BYTES and not za.salvaged and not os.environ.get("SYNTHREVIEW_NO_FORK"):
                     return _read_apk_parallel(p, art, buf, za, dex_names, name, budget)
             # hashlib releases the GIL: the whole-file hash runs on the second core while the package is read.
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256") as pool:
@@ -220,7 +221,7 @@ def freeze(art: Artifact, acc: AppAccumulator) -> Inventory:
         if n not in seen_notes:
             seen_notes.add(n)
             notes.append(n)
-    errors = list(dict.fromkeys(acc.errors))
+    errors = list(dict.fromkeys([*acc.errors, *(e for za in acc.archives for e in za.errors)]))
     man = acc.manifest
     if man is None and not any(e.stage == "manifest" for e in errors) and art.kind in (
         ArtifactKind.APK, ArtifactKind.APKS, ArtifactKind.AAB

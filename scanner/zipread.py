@@ -18,7 +18,7 @@ import zlib
 from dataclasses import dataclass, field
 
 from scanner.errors import LimitExceeded, ZipFormatError
-from scanner.model import ScanNote
+from scanner.model import ScanError, ScanNote
 
 _EOCD = b"PK\x05\x06"
 _CDH = b"PK\x01\x02"
@@ -102,6 +102,7 @@ class ZipArchive:
         self.locator = locator
         self.budget = budget
         self.notes: list[ScanNote] = []
+        self.errors: list[ScanError] = []  # structural faults Android's installer rejects (→ needs_review)
         self.members: list[Member] = []
         self.salvaged = False
         self.cd_offset = 0
@@ -112,6 +113,10 @@ class ZipArchive:
 
     def _note(self, message: str, locator: str | None = None) -> None:
         self.notes.append(ScanNote("zip", locator or self.locator, message))
+
+    def _fault(self, message: str) -> None:
+        """A structural fault Android's installer would refuse: reading goes on, but the scan is incomplete."""
+        self.errors.append(ScanError("zip", self.locator, message))
 
     def _find_eocd(self) -> int:
         buf = self.buf
@@ -162,10 +167,10 @@ class ZipArchive:
             shifted = eocd - cd_size
             self._shift = shifted - cd_off
             cd_off = shifted
-            self._note(f"central directory found {self._shift:+d} bytes from its declared offset")
+            self._fault(f"central directory found {self._shift:+d} bytes from its declared offset (Android rejects this)")
         self.cd_offset = cd_off
         if cd_off + cd_size > eocd:
-            self._note("central directory size overlaps the end record (size field inconsistent)")
+            self._fault("central directory size overlaps the end-of-central-directory record (Android rejects this)")
         self.budget.count_entries(count, self.locator)
         pos = prev_start = cd_off
         members: list[Member] = []
