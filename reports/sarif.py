@@ -113,7 +113,7 @@ def _result(f: Finding, rule_index: int, uri: str, index: int, sha256: str) -> d
         "kind": kind,
         "level": level,
         "message": {"text": _message(f)},
-        "locations": [_location(e, uri, index, i) for i, e in enumerate(f.evidence)]
+        "locations": [_location(e, uri, index, i) for i, e in enumerate(dict.fromkeys(f.evidence))]
         or [{"physicalLocation": {"artifactLocation": {"uri": uri, "index": index}}}],
         "partialFingerprints": {"synthreview/artifactRule/v1": f"{sha256}:{f.rule_id}"},
         "properties": props,
@@ -158,17 +158,21 @@ def sarif_log(results: Sequence[ScanResult], pack: RulePack | None = None) -> di
     out_results: list[dict[str, Any]] = []
     notifications: list[dict[str, Any]] = []
     decisions: list[dict[str, Any]] = []
-    for index, r in enumerate(results):
+    artifact_index: dict[tuple[str, str], int] = {}
+    for r in results:
         a = r.inventory.artifact
         uri = artifact_uri(a.path)
-        props = {"kind": a.kind.value, "appId": a.app_id, "version": a.version, "name": a.name}
-        artifacts.append({
-            "location": {"uri": uri},
-            "length": a.size,
-            "roles": ["analysisTarget"],
-            "hashes": {"sha-256": a.sha256},
-            "properties": {k: v for k, v in props.items() if v is not None},
-        })
+        index = artifact_index.get((uri, a.sha256), -1)
+        if index < 0:  # the same file scanned twice (e.g. under two metadata files) is one SARIF artifact
+            index = artifact_index[(uri, a.sha256)] = len(artifacts)
+            props = {"kind": a.kind.value, "appId": a.app_id, "version": a.version, "name": a.name}
+            artifacts.append({
+                "location": {"uri": uri},
+                "length": a.size,
+                "roles": ["analysisTarget"],
+                "hashes": {"sha-256": a.sha256},
+                "properties": {k: v for k, v in props.items() if v is not None},
+            })
         for f in (*r.findings, *r.duty_findings):
             if f.rule_id not in rule_index:
                 rule_index[f.rule_id] = len(rules)

@@ -289,7 +289,7 @@ def _score(rule: Rule, ri: int, sig_idx: list[int], hits: _Hits) -> Finding | No
         conf = Confidence.LOW
     else:
         return None
-    evidence = tuple(hits.first[(ri, si)] for si in fired)
+    evidence = tuple(dict.fromkeys(hits.first[(ri, si)] for si in fired))  # two signals, one place: shown once
     notes = []
     for si in fired:
         n = hits.count[(ri, si)]

@@ -53,12 +53,13 @@ def capability_map(findings: tuple) -> dict[str, str]:  # type: ignore[type-arg]
     return out
 
 
-def _filing_display(inv: Inventory) -> tuple[Evidence, ...]:
-    nums = [x for x in inv.strings.filings if x.value.startswith("网信算备")]
-    links = [x for x in inv.strings.beian_links if "beian.cac.gov.cn" in x.value]
-    if not nums or not links:
+def _filing_display(inv: Inventory, filings: FilingCheck | None) -> tuple[Evidence, ...]:
+    """Art. 19 evidence: the app's OWN filing number shown in the package, with a beian.cac.gov.cn link."""
+    if filings is None or not any(i.code == "displayed" and i.status is ItemStatus.OK for i in filings.checks):
         return ()
-    return tuple(Evidence("filing_string", x.locator, x.value) for x in (*nums[:3], *links[:2]))
+    shown = [Evidence("filing_string", loc, n.number) for n in filings.numbers if n.own for loc in n.locators[:2]]
+    links = [Evidence("filing_link", x.locator, x.value) for x in inv.strings.beian_links if "beian.cac.gov.cn" in x.value]
+    return tuple(shown[:3] + links[:2])
 
 
 def evaluate_inventory(inv: Inventory, meta: SubmissionMeta | None, ctx: Context) -> ScanResult:
@@ -75,7 +76,7 @@ def evaluate_inventory(inv: Inventory, meta: SubmissionMeta | None, ctx: Context
     except Exception as exc:  # a bug here must not let the app through as "list"
         filings = None
         errors.append(ScanError("filings", inv.artifact.path, f"filing check failed: {type(exc).__name__}: {exc}"))
-    compliance = checklist(caps, duty_findings, _filing_display(inv))
+    compliance = checklist(caps, duty_findings, _filing_display(inv, filings))
     channel = meta.channel.value if meta.channel is not None else Channel.SUBMISSION.value
     codes = frozenset(
         i.code for i in (filings.checks if filings else ()) if i.status in (ItemStatus.ERROR, ItemStatus.WARNING)

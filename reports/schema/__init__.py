@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -36,7 +36,7 @@ SARIF_SCHEMA = "sarif-schema-2.1.0.json"
 SARIF_SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_schema(name: str) -> dict[str, Any]:
     """A shipped schema by file name (package data, read once)."""
     text = resources.files(__name__).joinpath(name).read_text(encoding="utf-8")
@@ -74,7 +74,7 @@ def _is_uri(value: object) -> bool:
     return bool(_SCHEME.match(value)) and _is_uri_reference(value)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _validator(name: str) -> Validator:
     schema = load_schema(name)
     cls = validator_for(schema)

@@ -16,7 +16,8 @@ from rules.model import ART23, Capability
 
 #: capability id → (中文, English); the Art. 23 clause itself is ``rules.model.ART23``.
 CAPABILITY_LABELS: dict[str, tuple[str, str]] = {
-    "text_generation": ("文本生成（篇章生成、文本风格转换、问答对话）", "text generation (LLM chat, style transfer, Q&A)"),
+    "text_generation": ("文本生成（篇章生成、文本风格转换、问答对话）",
+                        "text generation (LLM chat, style transfer, Q&A)"),
     "speech_synthesis": ("语音合成（文本转语音）", "speech synthesis (text-to-speech)"),
     "voice_conversion": ("语音转换（声音克隆、语音属性编辑）", "voice conversion (voice cloning, voice editing)"),
     "audio_generation": ("音乐生成、场景声编辑", "music and sound generation"),
