@@ -62,6 +62,9 @@ __all__ = [
 
 #: Largest registry file accepted; the full deep-synthesis list as .docx is a few MB.
 MAX_IMPORT_BYTES = 64 * 1024 * 1024
+#: Largest total a .docx/.xlsx may unpack to: python-docx/openpyxl inflate and parse whole parts, so a 64 MB
+#: zip bomb would otherwise become tens of GB in memory (zipfile never inflates past the declared sizes).
+MAX_UNPACKED_BYTES = 2 * MAX_IMPORT_BYTES
 
 T_BATCHES = "registry_batches"
 T_ROWS = "registry_rows"
@@ -469,10 +472,44 @@ def _json_tables(obj: Any, warnings: list[str], depth: int = 0) -> list[Table]:
     return []
 
 
+def _check_unpacked(name: str, data: bytes) -> None:
+    """Refuse a .docx/.xlsx that unpacks to more than MAX_UNPACKED_BYTES — by the declared sizes, and by
+    inflating each part in 1 MiB steps: python-docx/openpyxl inflate a part in one call, so a part whose
+    declared size lies would cost up to ~1000x its compressed size in memory before zipfile truncates it."""
+    import struct
+    import zipfile
+    import zlib
+
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        infos = z.infolist()
+    unpacked = sum(i.file_size for i in infos)
+    if unpacked > MAX_UNPACKED_BYTES:
+        raise RegistryImportError(f"{name} unpacks to {unpacked} bytes, more than {MAX_UNPACKED_BYTES} "
+                                  f"(zip bomb?) / 文件解压后过大")
+    for i in infos:
+        if i.compress_type != zipfile.ZIP_DEFLATED:
+            continue
+        off = i.header_offset
+        if data[off : off + 4] != b"PK\x03\x04":
+            raise RegistryImportError(f"{name}: {i.filename} has no local header / 文件结构损坏")
+        nlen, elen = struct.unpack_from("<HH", data, off + 26)
+        start = off + 30 + nlen + elen
+        d = zlib.decompressobj(-15)
+        rest, out = data[start : start + i.compress_size], 0
+        while rest and out <= i.file_size:
+            out += len(d.decompress(rest, 1 << 20))
+            rest = d.unconsumed_tail
+        if out > i.file_size:
+            raise RegistryImportError(f"{name}: {i.filename} inflates past its declared {i.file_size} bytes "
+                                      f"(zip bomb?) / 文件解压后超出声明大小")
+
+
 def _read(name: str, data: bytes, warnings: list[str]) -> tuple[list[Table], str]:
     """Tables and free text of a file, by extension. Any reader failure becomes RegistryImportError."""
     suffix = Path(name).suffix.lower()
     try:
+        if suffix in (".docx", ".xlsx", ".xlsm"):
+            _check_unpacked(name, data)
         if suffix == ".docx":
             return _docx_tables(data)
         if suffix in (".xlsx", ".xlsm"):

@@ -32,6 +32,26 @@ _DOTTED = re.compile(r"^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)+$")
 _HOST = re.compile(r"^\.?([a-z0-9]([a-z0-9\-]*[a-z0-9])?\.)+[a-z]{2,}$")
 _APPID = re.compile(r"^(wx[0-9a-f]{16}|tt[0-9a-f]{16,18}|\d{16}|[A-Za-z0-9_.\-]{6,64})$")
 MIN_PREFIX = 4
+#: Most YAML nodes one document may expand to (aliases counted at every use): a "billion laughs" document
+#: is tiny and cheap to load, but any str()/repr()/walk of it would take the process down.
+MAX_YAML_NODES = 100_000
+
+
+def yaml_too_big(doc: Any, limit: int = MAX_YAML_NODES) -> bool:
+    """True when walking ``doc`` (following aliases) would visit more than ``limit`` nodes."""
+    stack = [doc]
+    seen = 0
+    while stack:
+        x = stack.pop()
+        seen += 1
+        if seen > limit:
+            return True
+        if isinstance(x, dict):
+            stack.extend(x.keys())
+            stack.extend(x.values())
+        elif isinstance(x, list):
+            stack.extend(x)
+    return False
 
 
 class RulePackError(Exception):
@@ -154,14 +174,20 @@ def _rule_from_doc(doc: Any, src: str, problems: list[str]) -> Rule | None:
     conf = doc.get("confidence") or {}
     th = Thresholds()
     if conf:
-        if not isinstance(conf, dict) or set(conf) - {"high", "medium", "low"}:
-            problems.append(f"{src}:confidence: must map high/medium/low to scores")
+        if not isinstance(conf, dict) or set(conf) - {"high", "medium", "low"} or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in conf.values()
+        ):
+            problems.append(f"{src}:confidence: must map high/medium/low to integer scores")
         else:
             th = Thresholds(int(conf.get("high", th.high)), int(conf.get("medium", th.medium)), int(conf.get("low", th.low)))
             if not th.high >= th.medium >= th.low > 0:
                 problems.append(f"{src}:confidence: thresholds must satisfy high >= medium >= low > 0")
     req: list[SignalKind] = []
-    for k in doc.get("require_any") or []:
+    for key in ("require_any", "ambiguous_with"):
+        if not isinstance(doc.get(key) or [], list):
+            problems.append(f"{src}:{key}: must be a list")
+    req_raw = doc.get("require_any") or []
+    for k in req_raw if isinstance(req_raw, list) else []:
         try:
             req.append(SignalKind(k))
         except ValueError:
@@ -223,6 +249,12 @@ def load_pack(roots: Iterable[Path] | None = None) -> RulePack:
                 doc = yaml.safe_load(raw.decode("utf-8"))
             except (yaml.YAMLError, UnicodeDecodeError) as exc:
                 problems.append(f"{rel}: not valid YAML: {exc}".replace("\n", " "))
+                continue
+            except RecursionError:
+                problems.append(f"{rel}: not valid YAML: nested too deeply")
+                continue
+            if yaml_too_big(doc):
+                problems.append(f"{rel}: more than {MAX_YAML_NODES} YAML nodes (aliases expanded): refused")
                 continue
             rule = _rule_from_doc(doc, rel, problems)
             if rule is not None:

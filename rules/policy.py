@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from rules.compliance import ComplianceItem
+from rules.loader import MAX_YAML_NODES, yaml_too_big
 from rules.model import Capability, Finding
 
 POLICIES_DIR = Path(__file__).resolve().parent / "policies"
@@ -95,6 +96,7 @@ _CONDITIONS = {
     "channel", "declares_aigc", "duty_status",
 }
 _RULE_KEYS = {"id", "when", "action", "reasons", "default", "description"}
+_LIST_CONDITIONS = {"max_confidence", "capability_any", "filing_status", "filing_codes_any"}
 _REASON_KEYS = {"code", "article", "zh", "en"}
 _DS = {c.value for c in Capability if c.is_deep_synthesis}
 
@@ -147,6 +149,8 @@ def _parse_rule(raw: Any, where: str, problems: list[str]) -> PolicyRule | None:
     for k in when:
         if k not in _CONDITIONS:
             problems.append(f"{where}.when.{k}: unknown condition")
+        elif not _condition_ok(k, when[k]):
+            problems.append(f"{where}.when.{k}: value has the wrong type ({type(when[k]).__name__})")
     act = raw.get("action")
     actions: dict[str, Action] = {}
     try:
@@ -166,11 +170,23 @@ def _parse_rule(raw: Any, where: str, problems: list[str]) -> PolicyRule | None:
     if isinstance(act, dict) and set(actions) != set(CHANNEL_ACTIONS) and not problems[n:]:
         problems.append(f"{where}.action: give an action for both channels (submission, listed)")
     reasons: list[Reason] = []
-    for i, r in enumerate(raw.get("reasons") or []):
+    raw_reasons = raw.get("reasons") or []
+    if not isinstance(raw_reasons, list):
+        problems.append(f"{where}.reasons: must be a list")
+        raw_reasons = []
+    if not isinstance(raw.get("default", False), bool):
+        problems.append(f"{where}.default: must be true or false")
+    for i, r in enumerate(raw_reasons):
         if not isinstance(r, dict) or set(r) != _REASON_KEYS:
             problems.append(f"{where}.reasons[{i}]: needs exactly code, article, zh, en")
             continue
-        reasons.append(Reason(str(r["code"]), str(r["article"]), str(r["zh"]), str(r["en"])))
+        reason = Reason(str(r["code"]), str(r["article"]), str(r["zh"]), str(r["en"]))
+        try:  # a template that cannot be filled would crash every decision that matches this rule
+            _render((reason,), PolicyInput())
+        except (ValueError, KeyError, IndexError, AttributeError, TypeError) as exc:
+            problems.append(f"{where}.reasons[{i}]: placeholder cannot be filled: {type(exc).__name__}: {exc}")
+            continue
+        reasons.append(reason)
     if not reasons and raw.get("action") not in ("list", None):
         problems.append(f"{where}.reasons: an action other than list needs a reason citing an article")
     if len(problems) > n:
@@ -188,8 +204,15 @@ def load_policy(path: Path | None = None) -> Policy:
         doc = yaml.safe_load(raw.decode("utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise PolicyError([f"{src}: not valid YAML: {exc}"]) from exc
+    except RecursionError:
+        raise PolicyError([f"{src}: not valid YAML: nested too deeply"]) from None
+    if yaml_too_big(doc):
+        raise PolicyError([f"{src}: more than {MAX_YAML_NODES} YAML nodes (aliases expanded): refused"])
     if not isinstance(doc, dict):
         raise PolicyError([f"{src}: must be a mapping with id, decision, duties"])
+    for part in ("decision", "duties"):
+        if not isinstance(doc.get(part) or [], list):
+            raise PolicyError([f"{src}:{part}: must be a list of rules"])
     for k in doc:
         if k not in {"id", "version", "description", "decision", "duties"}:
             problems.append(f"{src}:{k}: unknown key")
@@ -207,6 +230,24 @@ def load_policy(path: Path | None = None) -> Policy:
     if problems:
         raise PolicyError(problems)
     return Policy(str(doc.get("id", path.stem)), tuple(decision), tuple(duties), hashlib.sha256(raw).hexdigest(), src)
+
+
+def _condition_ok(key: str, want: Any) -> bool:
+    """The value types ``_matches`` can evaluate (anything else would raise at decision time, not load time)."""
+    if key in _LIST_CONDITIONS:
+        return isinstance(want, list) and all(isinstance(x, str) for x in want)
+    if key in ("scan_errors", "ambiguous"):
+        return isinstance(want, bool)
+    if key == "channel":
+        return isinstance(want, str)
+    if key == "declares_aigc":
+        return all(x is None or isinstance(x, bool) for x in (want if isinstance(want, list) else [want]))
+    if key == "duty_status":
+        return isinstance(want, dict) and all(
+            isinstance(d, str) and (isinstance(s, str) or isinstance(s, list) and all(isinstance(x, str) for x in s))
+            for d, s in want.items()
+        )
+    return True
 
 
 def _max_conf(findings: tuple[Finding, ...]) -> str:

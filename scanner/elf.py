@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
+import struct
 
 import lief
 
@@ -48,10 +49,38 @@ def abi_from_path(path: str) -> str | None:
     return None
 
 
+def check_tables(data: bytes, locator: str = "") -> None:
+    """Raise :class:`ElfFormatError` when the header's class, encoding, or program/section header tables are
+    outside the file — lief shrugs such tables off, but Android's linker refuses the library (tampering)."""
+    if len(data) < 52 or data[4] not in (1, 2) or data[5] not in (1, 2):
+        raise ElfFormatError("ELF header is truncated or names no valid class/byte order", locator, "elf")
+    end = "<" if data[5] == 1 else ">"
+    if data[4] == 2:
+        if len(data) < 64:
+            raise ElfFormatError("ELF64 header is truncated", locator, "elf")
+        phoff, shoff = struct.unpack_from(end + "QQ", data, 0x20)
+        phentsize, phnum, shentsize, shnum, shstrndx = struct.unpack_from(end + "HHHHH", data, 0x36)
+        ph_size, sh_size = 56, 64
+    else:
+        phoff, shoff = struct.unpack_from(end + "II", data, 0x1C)
+        phentsize, phnum, shentsize, shnum, shstrndx = struct.unpack_from(end + "HHHHH", data, 0x2A)
+        ph_size, sh_size = 32, 40
+    n = len(data)
+    if phnum and (phentsize != ph_size or phoff + phnum * phentsize > n):
+        raise ElfFormatError(f"program header table ({phnum} x {phentsize} bytes at {phoff:#x}) does not fit the "
+                             f"{n}-byte file", locator, "elf")
+    if shoff and (shentsize != sh_size or shoff + max(1, shnum) * shentsize > n):
+        raise ElfFormatError(f"section header table ({shnum} x {shentsize} bytes at {shoff:#x}) does not fit the "
+                             f"{n}-byte file", locator, "elf")
+    if shoff and shnum and shstrndx >= shnum and shstrndx != 0xFFFF:
+        raise ElfFormatError(f"section name table index {shstrndx} is not one of the {shnum} sections", locator, "elf")
+
+
 def read_elf(data: bytes, locator: str, path_in_archive: str = "") -> NativeLib:
     """Parse one ELF shared object; raise :class:`ElfFormatError` when lief cannot read a sane header."""
     if data[:4] != b"\x7fELF":
         raise ElfFormatError("not an ELF file", locator, "elf")
+    check_tables(data, locator)
     try:
         binary = lief.ELF.parse(data, _CONFIG)
     except Exception as exc:  # lief raises a variety of native errors on hostile input

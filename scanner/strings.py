@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from scanner.model import Located, StringsOfInterest
 
 _URL = r"(?:https?|wss?)://[A-Za-z0-9\-._~%]+(?::\d{1,5})?(?:[/?#][A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%{}|^]*)?"
-_SUANBEI = r"网信算备\s*[:：]?\s*[0-9Xx*＊]{6,24}\s*号"
+_SUANBEI = r"网信算备\s*(?:[:：]\s*)?[0-9Xx*＊]{6,24}\s*号"  # not \s*[:：]?\s*: quadratic on long blank runs
 _GENAI = r"\b[A-Z][A-Za-z]+-[A-Za-z0-9]+-\d{8}(?:S\d{4}|\d{4})?\b"
 _ICP = r"[京津冀晋蒙辽吉黑沪苏浙皖闽赣鲁豫鄂湘粤桂琼渝川蜀贵黔云滇藏陕甘陇青宁新]ICP(?:备|证)\s*\d{6,12}\s*号(?:\s*-\s*\d+A?)?"
 _BEIAN = r"beian\.cac\.gov\.cn|beian\.miit\.gov\.cn|生成式人工智能服务已备案|算法备案"
@@ -26,7 +26,9 @@ _AIGC = (
 # Literal-led patterns only: Python's regex engine scans fast for a literal first character and crawls for
 # a leading character class or alternation, and these run over megabytes of string tables. Each kind is
 # also gated by a cheap ``in`` test.
-_URL_TAIL = re.compile(r"[A-Za-z0-9\-._~%]+(?::\d{1,5})?(?:[/?#][A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%{}|^]*)?")
+_URL_AUTH = re.compile(r"[A-Za-z0-9\-._~%]+(?::\d{1,5})?")  # host and port; then an optional path:
+_URL_PATH = re.compile(r"[/?#][A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%{}|^]*")
+_MAX_URL = 2048  # longer URL values are cut: each kept one is copied, hashed and lowered
 _SCHEME = re.compile(r"(?:https?|wss?)$", re.IGNORECASE)
 _SUANBEI_RX = re.compile(_SUANBEI)
 _ICP_RX = re.compile(r"ICP(?:备|证)\s*\d{6,12}\s*号(?:\s*-\s*\d+A?)?")
@@ -68,11 +70,18 @@ class StringCollector:
         """Scan one blob of text (a joined string table, a JS file…)."""
         find = text.find
         pos = find("://")
+        run = (-1, -1)  # the last path run matched: a URL whose path starts inside it ends where it ends
         while pos >= 0:
             head = _SCHEME.search(text, max(0, pos - 5), pos)
-            tail = _URL_TAIL.match(text, pos + 3)
+            tail = _URL_AUTH.match(text, pos + 3) if head else None
             if head and tail:
-                v = text[head.start() : tail.end()].rstrip(".,;:'\")]}")
+                end = tail.end()
+                if end < len(text) and text[end] in "/?#":
+                    # Re-matching the path from every "://" inside one long path is quadratic (hostile input).
+                    if not run[0] <= end < run[1]:
+                        run = (end, _URL_PATH.match(text, end).end())
+                    end = min(run[1], pos + _MAX_URL)
+                v = text[head.start() : end].rstrip(".,;:'\")]}")
                 self._add("urls", v, locator)
                 h = _URL_HOST.match(v.lower())
                 if h:

@@ -175,6 +175,8 @@ class ZipArchive:
         pos = prev_start = cd_off
         members: list[Member] = []
         names: set[str] = set()
+        escaping: list[str] = []  # names that would escape an extraction directory
+        links: list[str] = []  # Unix symlink entries
         for i in range(count):
             if i % 4096 == 0:
                 self.budget.check_time(self.locator)
@@ -189,7 +191,7 @@ class ZipArchive:
                 pos = nxt
             prev_start = pos
             (
-                _sig, _vm, _vn, flags, method, _t, _d, crc, csize, usize, nlen, elen, clen, _dn, _ia, _ea, lho,
+                _sig, vm, _vn, flags, method, _t, _d, crc, csize, usize, nlen, elen, clen, _dn, _ia, ea, lho,
             ) = struct.unpack_from("<IHHHHHHIIIHHHHHII", self.buf, pos)
             raw = bytes(self.buf[pos + 46 : pos + 46 + nlen])
             name = _decode_name(raw, flags)
@@ -201,10 +203,51 @@ class ZipArchive:
             if _suspicious_name(name):
                 self._note(f"suspicious entry name {name!r} (absolute, parent or NUL); never extracted",
                            f"{self.locator}!{name}")
+                escaping.append(name)
+            if vm >> 8 == 3 and (ea >> 16) & 0o170000 == 0o120000:  # made on Unix, st_mode S_IFLNK
+                links.append(name)
         self.members = members
+        # Hostile tells (they only ever serve to attack extractors): reading goes on, the scan is not clean.
+        if escaping:
+            self._fault(f"{len(escaping)} entry name(s) would escape an extraction directory (absolute, parent, "
+                        f"drive or NUL), e.g. {', '.join(map(repr, escaping[:3]))}; never extracted")
+        if links:
+            self._fault(f"{len(links)} symlink entr{'y' if len(links) == 1 else 'ies'}, e.g. "
+                        f"{', '.join(map(repr, links[:3]))}; never followed or extracted")
         if self.salvaged:
             known = {m.header_offset for m in members}
             self._salvage(skip=known)
+        else:
+            self._check_overlaps()
+
+    def _check_overlaps(self) -> None:
+        """Entries sharing local data, or data running into the next entry or the central directory (bomb
+        and "archive containing itself" constructions; apksigner/zipalign never write them)."""
+        spans: list[tuple[int, int, str]] = []
+        for m in self.members:
+            try:
+                start = self._data_offset(m)
+            except ZipFormatError:
+                continue
+            spans.append((m.header_offset, start + m.csize, m.name))
+        spans.sort()
+        shared = into_next = 0
+        example = ""
+        for (off, end, name), (off2, _end2, name2) in zip(spans, spans[1:]):
+            if off2 == off:
+                shared += 1
+            elif off2 < end:
+                into_next += 1
+            else:
+                continue
+            example = example or f"{name!r} and {name2!r}"
+        if shared or into_next:
+            self._fault(f"overlapping entries: {shared} share another entry's local data, {into_next} run into the "
+                        f"next entry (e.g. {example}); a zip-bomb or parser-confusion construction")
+        past = [name for _off, end, name in spans if end > self.cd_offset]
+        if past:
+            self._fault(f"entry data runs into the central directory ({', '.join(map(repr, past[:3]))}): the archive "
+                        f"contains its own directory")
 
     def _salvage(self, skip: set[int] | None = None) -> None:
         """Recover members from local file headers (a broken or missing central directory)."""
@@ -236,15 +279,18 @@ class ZipArchive:
         d = zlib.decompressobj(-15)
         pos = start
         out = 0
+        lim = self.budget.limits
         try:
             while not d.eof and pos < self.size:
                 chunk = bytes(self.buf[pos : pos + 65536])
                 out += len(d.decompress(chunk, 1 << 20))
                 self.budget.charge(0, self.locator)
+                self.budget.check_time(self.locator)
                 pos += len(chunk) - len(d.unused_data)
                 if d.unconsumed_tail:
                     pos -= len(d.unconsumed_tail)
-                if out > self.budget.limits.max_entry_bytes:
+                # A bomb stream would cost ~1000x its size in CPU per salvaged entry: stop at the ratio limit.
+                if out > lim.max_entry_bytes or out > max(lim.ratio_floor, lim.max_ratio * (pos - start)):
                     break
         except zlib.error:
             pass
@@ -292,12 +338,17 @@ class ZipArchive:
         if not deflated:
             data = bytes(raw[:cap])
         else:
+            # The declared size can lie: the ratio limit also bounds what the real compressed bytes may inflate to.
+            bomb = max(lim.ratio_floor, lim.max_ratio * len(raw))
             d = zlib.decompressobj(-15)
             try:
-                data = d.decompress(raw, cap + 1)
+                data = d.decompress(raw, min(cap, bomb) + 1)
             except zlib.error as exc:
                 # Android's installer would fail too; the entry is recorded as unreadable.
                 raise ZipFormatError(f"deflate stream is corrupt: {exc}", loc, "zip") from exc
+            if len(data) > bomb:
+                raise LimitExceeded(f"entry inflates past {bomb} bytes from {len(raw)} (declared {m.usize}); over the "
+                                    f"compression ratio limit {lim.max_ratio}:1 (zip bomb?)", loc, "limits")
             if len(data) > cap:
                 raise LimitExceeded(f"entry inflates past {cap} bytes (declared {m.usize})", loc, "limits")
             if not d.eof and m.method == 8:

@@ -17,6 +17,7 @@ mid-run can simply be run again.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -362,7 +363,7 @@ class AuditProblem:
     """The first row where the chain breaks, and how."""
 
     row_id: int | None
-    problem: str  # edited | deleted | reordered | truncated | decision_mismatch
+    problem: str  # edited | deleted | link_broken | truncated | decision_mismatch
     en: str
     zh: str
 
@@ -416,8 +417,8 @@ def prepare(result: ScanResult, *, with_inventory: bool = True) -> PreparedScan:
     msha = _sha(mj)
     prov = result.provenance
     sha = _artifact_sha(inv)
-    data = to_data(result)
-    data.pop("inventory", None)  # stored once per artifact in ``inventories``
+    # The inventory is stored once per artifact in ``inventories``: never serialize it into the result.
+    data = {f.name: to_data(getattr(result, f.name)) for f in dataclasses.fields(result) if f.name != "inventory"}
     inv_blob: bytes | None = None
     inv_size = 0
     if with_inventory:
@@ -569,10 +570,10 @@ class Store:
     def record_prepared(self, p: PreparedScan, *, origin: str = "scan") -> tuple[int, bool]:
         """Record a :func:`prepare`-d scan; returns ``(scan id, created)``."""
         with _immediate(self.db):
-            return self._write(p, origin)
+            return self.write(p, origin)
 
-    def _write(self, p: PreparedScan, origin: str) -> tuple[int, bool]:
-        """The writes of one scan; the caller holds the transaction."""
+    def write(self, p: PreparedScan, origin: str) -> tuple[int, bool]:
+        """The writes of one scan; the caller holds the transaction (:meth:`transaction`)."""
         c = self.db.conn
         row = c.execute("SELECT id FROM scans WHERE scan_key = ?", (p.key,)).fetchone()
         if row is not None:
@@ -828,8 +829,10 @@ class Store:
                     f"第 {e.id} 条之前的记录（{expected_id}..{e.id - 1}）已被删除"))
             if e.prev_hash != prev:
                 return AuditReport(False, len(entries), prev, AuditProblem(
-                    e.id, "reordered", f"entry #{e.id}: prev_hash does not match the hash of the entry before it",
-                    f"第 {e.id} 条：prev_hash 与前一条记录的哈希不一致"))
+                    e.id, "link_broken",
+                    f"entry #{e.id}: prev_hash does not match the hash of entry #{e.id - 1} (one of them was edited"
+                    " and re-hashed, or rows were re-ordered)",
+                    f"第 {e.id} 条：prev_hash 与第 {e.id - 1} 条的哈希不一致（记录被修改后重新计算哈希，或顺序被调换）"))
             if audit_hash(prev, e.payload()) != e.hash:
                 return AuditReport(False, len(entries), prev, AuditProblem(
                     e.id, "edited", f"entry #{e.id}: content does not match its hash (the row was edited)",

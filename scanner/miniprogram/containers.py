@@ -259,6 +259,7 @@ def open_zip(acc: MiniAccumulator, loc: str, buf: Buffer) -> ZipArchive:
     """A zip through the tolerant reader; its own notes (tricks, salvage) are kept."""
     za = ZipArchive(buf, loc, acc.budget)
     acc.notes.extend(za.notes)
+    acc.errors.extend(za.errors)  # structural faults (shifted directory, overlaps, symlinks, escaping names)
     if za.salvaged:
         acc.fail("zip", loc, "central directory is broken; entries were salvaged from local headers")
     return za

@@ -28,7 +28,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--policy", help="a store policy YAML instead of the shipped default")
     add_db(p)
     p.add_argument("--no-db", action="store_true", help="do not record the scan in the store")
+    _add_isolation_args(p)
     p.set_defaults(run=run)
+
+
+def _add_isolation_args(p: argparse.ArgumentParser) -> None:
+    """Per-artifact worker limits (synthreview.isolation); flags override $SYNTHREVIEW_MAX_MEMORY / _TIMEOUT."""
+    from synthreview.isolation import DEFAULT_MEMORY_MIB, DEFAULT_TIMEOUT, mib_arg, seconds_arg
+
+    p.add_argument("--max-memory", type=mib_arg, metavar="MIB",
+                   help=f"memory limit of each artifact's reader process in MiB, or e.g. 2G "
+                        f"(default: $SYNTHREVIEW_MAX_MEMORY, else {DEFAULT_MEMORY_MIB})")
+    p.add_argument("--timeout", type=seconds_arg, metavar="S",
+                   help=f"wall-clock seconds per artifact before its reader is killed "
+                        f"(default: $SYNTHREVIEW_TIMEOUT, else {DEFAULT_TIMEOUT:g})")
 
 
 def build_context(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -53,8 +66,13 @@ def build_context(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 def run(args: argparse.Namespace) -> int:
     """Scan every path and print one report."""
-    from synthreview.pipeline import scan_path
+    from synthreview.isolation import IsolationLimits, scan_isolated
 
+    try:
+        iso = IsolationLimits.from_env(memory_mib=args.max_memory, timeout=args.timeout)
+    except ValueError as exc:
+        err.print(f"[red]invalid resource limit 资源限制无效[/red]: {exc}")
+        return 2
     meta = read_meta(args.meta)
     paths = [Path(p) for p in args.paths] or [demo_apk()]
     if not args.paths:
@@ -64,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     with Progress(console=err, transient=True, disable=len(paths) < 2) as progress:
         task = progress.add_task("scanning", total=len(paths))
         for p in paths:
-            results.append(scan_path(p, meta, ctx))
+            results.append(scan_isolated(p, meta, ctx, iso))  # each artifact read in a confined process
             progress.advance(task)
     if not args.no_db:
         try:
