@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import mmap
+import os
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -21,6 +22,12 @@ from scanner.zipread import Budget, Limits, Member, ZipArchive
 
 #: Below this many bytes of DEX + native code, forking costs more than it saves.
 PARALLEL_MIN_BYTES = 8 * 1024**2
+
+
+def enabled() -> bool:
+    """Opt-in (``SYNTHREVIEW_PARALLEL=1``): measured faster for one big APK on an idle 2-core machine, slower
+    when batch workers already use both cores (the default for stores), so it is off unless asked for."""
+    return os.environ.get("SYNTHREVIEW_PARALLEL", "") == "1"
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from scanner.apk import _ROOT_DEX, AndroidWalker, AppAccumulator, detect_zip_kin
 from scanner.errors import LimitExceeded, ReadError
 from scanner.model import Artifact, ArtifactKind, Inventory, ScanError, ScanNote
 from scanner.parallel import PARALLEL_MIN_BYTES, collect, merge_strings, split_work, start_worker
+from scanner.parallel import enabled as parallel_enabled
 from scanner.sniff import sniff
 from scanner.zipread import Budget, Limits, ZipArchive
 
@@ -45,32 +46,40 @@ def file_sha256(path: Path) -> str:
 
 def sniff_kind(buf: bytes | mmap.mmap, budget: Budget | None = None) -> tuple[ArtifactKind, str | None]:
     """The artifact kind from its bytes; for unknown content also a reason for reviewers."""
+    kind, why, _ = _sniff(buf, budget)
+    return kind, why
+
+
+def _sniff(
+    buf: bytes | mmap.mmap, budget: Budget | None = None, locator: str = "probe"
+) -> tuple[ArtifactKind, str | None, ZipArchive | None]:
+    """:func:`sniff_kind` that also hands back the zip it parsed (so the reader does not parse it twice)."""
     head = bytes(buf[:4096])
     if not head:
-        return ArtifactKind.UNKNOWN, "empty file"
+        return ArtifactKind.UNKNOWN, "empty file", None
     if head.startswith(_LFS):
-        return ArtifactKind.UNKNOWN, "a Git LFS pointer (133-byte text), not the artifact itself"
+        return ArtifactKind.UNKNOWN, "a Git LFS pointer (133-byte text), not the artifact itself", None
     fmt = sniff(head, "", len(buf))
     if fmt == "wxapkg" or bytes(buf[-23:]) == b"WAPkgEncryptedTagForMac":  # macOS client wrapping
-        return ArtifactKind.WXAPKG, None
+        return ArtifactKind.WXAPKG, None, None
     if fmt == "wxapkg":
-        return ArtifactKind.WXAPKG, None
+        return ArtifactKind.WXAPKG, None, None
     if fmt == "ttpkg":
-        return ArtifactKind.TTPKG, None
+        return ArtifactKind.TTPKG, None, None
     if fmt == "zip" or (len(buf) >= 22 and buf.rfind(b"PK\x05\x06", max(0, len(buf) - 65557)) >= 0):
         try:
-            za = ZipArchive(buf, "probe", budget or Budget())
+            za = ZipArchive(buf, locator, budget or Budget())
         except LimitExceeded:
             raise
         except ReadError as exc:
-            return ArtifactKind.UNKNOWN, f"zip structure unreadable: {exc.message}"
+            return ArtifactKind.UNKNOWN, f"zip structure unreadable: {exc.message}", None
         kind = detect_zip_kind([m.name for m in za.members])
         if kind in _ZIP_KINDS:
-            return _ZIP_KINDS[kind], None
-        return ArtifactKind.UNKNOWN, "a zip archive without any known app or mini-program layout"
+            return _ZIP_KINDS[kind], None, za
+        return ArtifactKind.UNKNOWN, "a zip archive without any known app or mini-program layout", None
     if fmt == "dex":
-        return ArtifactKind.UNKNOWN, "a bare DEX file, not a package (submit the APK)"
-    return ArtifactKind.UNKNOWN, f"not a known package format (content looks like {fmt!r})"
+        return ArtifactKind.UNKNOWN, "a bare DEX file, not a package (submit the APK)", None
+    return ArtifactKind.UNKNOWN, f"not a known package format (content looks like {fmt!r})", None
 
 
 def read_artifact(path: str | os.PathLike[str], limits: Limits | None = None, wxapkg_appid: str | None = None) -> Inventory:
@@ -96,15 +105,14 @@ def read_artifact(path: str | os.PathLike[str], limits: Limits | None = None, wx
 def _read_file(p: Path, art: Artifact, name: str, limits: Limits, budget: Budget, wxapkg_appid: str | None) -> Inventory:
     try:
         with open(p, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-            probe_budget = Budget(limits)
-            kind, why = sniff_kind(buf, probe_budget)
+            kind, why, za = _sniff(buf, budget, name)
             art = replace(art, kind=kind)
-            if kind is ArtifactKind.APK:
-                za = ZipArchive(buf, name, budget)
+            if kind is ArtifactKind.APK and za is not None:
                 dex_names = {m.name for m in za.members if _ROOT_DEX.match(m.name)}
                 heavy = sum(m.usize for m in za.members if m.name in dex_names or m.name.endswith(".so"))
                 # SYNTHREVIEW_NO_FORK: set by synthreview.isolation inside its confined worker (no helper there).
-                if heavy >= PARALLEL_MIN_BYTES and not za.salvaged and not os.environ.get("SYNTHREVIEW_NO_FORK"):
+                if (heavy >= PARALLEL_MIN_BYTES and not za.salvaged and parallel_enabled()
+                        and not os.environ.get("SYNTHREVIEW_NO_FORK")):
                     return _read_apk_parallel(p, art, buf, za, dex_names, name, budget)
             # hashlib releases the GIL: the whole-file hash runs on the second core while the package is read.
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256") as pool:
@@ -112,7 +120,7 @@ def _read_file(p: Path, art: Artifact, name: str, limits: Limits, budget: Budget
                 if kind is ArtifactKind.UNKNOWN:
                     inv = Inventory(artifact=art, errors=(ScanError("sniff", name, why or "unknown format"),))
                 else:
-                    inv = _read_kind(art, kind, buf, name, budget, wxapkg_appid)
+                    inv = _read_kind(art, kind, buf, name, budget, wxapkg_appid, za)
                 sha = sha_future.result()
             return replace(inv, artifact=replace(inv.artifact, sha256=sha))
     except LimitExceeded as exc:
@@ -182,10 +190,11 @@ def read_bytes(name: str, data: bytes, limits: Limits | None = None, wxapkg_appi
 
 
 def _read_kind(
-    art: Artifact, kind: ArtifactKind, buf: bytes | mmap.mmap, name: str, budget: Budget, wxapkg_appid: str | None
+    art: Artifact, kind: ArtifactKind, buf: bytes | mmap.mmap, name: str, budget: Budget, wxapkg_appid: str | None,
+    za: ZipArchive | None = None,
 ) -> Inventory:
     if kind in (ArtifactKind.APK, ArtifactKind.APKS, ArtifactKind.AAB):
-        return _read_android(art, kind, buf, name, budget)
+        return _read_android(art, kind, buf, name, budget, za)
     try:
         from scanner.miniprogram import read_miniprogram
     except ImportError:
@@ -193,11 +202,14 @@ def _read_kind(
     return read_miniprogram(art, [(name, buf)], budget, wxapkg_appid)
 
 
-def _read_android(art: Artifact, kind: ArtifactKind, buf: bytes | mmap.mmap, name: str, budget: Budget) -> Inventory:
+def _read_android(
+    art: Artifact, kind: ArtifactKind, buf: bytes | mmap.mmap, name: str, budget: Budget, za: ZipArchive | None = None
+) -> Inventory:
     acc = AppAccumulator(budget)
     walker = AndroidWalker(acc)
     try:
-        za = ZipArchive(buf, name, budget)
+        if za is None or za.locator != name:
+            za = ZipArchive(buf, name, budget)
         if za.salvaged:
             acc.errors.append(ScanError("zip", name, "central directory is broken; entries were salvaged from local headers"))
         if kind is ArtifactKind.APKS:
