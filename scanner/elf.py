@@ -31,6 +31,7 @@ _ABI_BY_MACHINE = {
     "MIPS": "mips",
     "RISCV": "riscv64",
 }
+_MACHINE_NAMES = {183: "AARCH64", 40: "ARM", 62: "X86_64", 3: "I386", 8: "MIPS", 243: "RISCV"}  # ELF e_machine
 _APK_ABIS = ("arm64-v8a", "armeabi-v7a", "armeabi", "x86_64", "x86", "mips", "mips64", "riscv64")
 #: Cap on exported names kept per library (big engines export 100k+ C++ symbols; rules need JNI and C APIs).
 MAX_EXPORTS = 20_000
@@ -49,9 +50,10 @@ def abi_from_path(path: str) -> str | None:
     return None
 
 
-def check_tables(data: bytes, locator: str = "") -> None:
+def check_tables(data: bytes, locator: str = "") -> int:
     """Raise :class:`ElfFormatError` when the header's class, encoding, or program/section header tables are
-    outside the file — lief shrugs such tables off, but Android's linker refuses the library (tampering)."""
+    outside the file — lief shrugs such tables off, but Android's linker refuses the library (tampering).
+    Returns ``e_machine`` (read here: lief's enum warns on values it does not know)."""
     if len(data) < 52 or data[4] not in (1, 2) or data[5] not in (1, 2):
         raise ElfFormatError("ELF header is truncated or names no valid class/byte order", locator, "elf")
     end = "<" if data[5] == 1 else ">"
@@ -74,21 +76,21 @@ def check_tables(data: bytes, locator: str = "") -> None:
                              f"{n}-byte file", locator, "elf")
     if shoff and shnum and shstrndx >= shnum and shstrndx != 0xFFFF:
         raise ElfFormatError(f"section name table index {shstrndx} is not one of the {shnum} sections", locator, "elf")
+    return int(struct.unpack_from(end + "H", data, 18)[0])
 
 
 def read_elf(data: bytes, locator: str, path_in_archive: str = "") -> NativeLib:
     """Parse one ELF shared object; raise :class:`ElfFormatError` when lief cannot read a sane header."""
     if data[:4] != b"\x7fELF":
         raise ElfFormatError("not an ELF file", locator, "elf")
-    check_tables(data, locator)
+    e_machine = check_tables(data, locator)
     try:
         binary = lief.ELF.parse(data, _CONFIG)
     except Exception as exc:  # lief raises a variety of native errors on hostile input
         raise ElfFormatError(f"lief failed: {exc}", locator, "elf") from exc
     if binary is None or str(binary.header.identity_class).endswith(("NONE", "UNKNOWN")):
         raise ElfFormatError("ELF header is not readable", locator, "elf")
-    machine = str(binary.header.machine_type).rsplit(".", 1)[-1]
-    abi = abi_from_path(path_in_archive) or _ABI_BY_MACHINE.get(machine)
+    abi = abi_from_path(path_in_archive) or _ABI_BY_MACHINE.get(_MACHINE_NAMES.get(e_machine, ""))
     soname_entry = binary.get(lief.ELF.DynamicEntry.TAG.SONAME)
     soname = soname_entry.name if soname_entry is not None else None
     needed = tuple(str(x) for x in binary.libraries)
@@ -109,8 +111,18 @@ def read_elf(data: bytes, locator: str, path_in_archive: str = "") -> NativeLib:
         sha256=hashlib.sha256(data).hexdigest(),
         needed=needed,
         exports=tuple(exports),
-        strings=tuple(binary_strings(data)),
+        strings=tuple(binary_strings(_string_sections(binary, data))),
     )
+
+
+def _string_sections(binary: lief.ELF.Binary, data: bytes) -> bytes:
+    """The read-only data sections where string literals live (a fraction of a big library); the whole file
+    when section headers are missing or stripped, so nothing is skipped on odd binaries."""
+    parts = []
+    for sec in binary.sections:
+        if sec.name.startswith((".rodata", ".data.rel.ro")) and sec.size and sec.offset + sec.size <= len(data):
+            parts.append(data[sec.offset : sec.offset + sec.size])
+    return b"\x00".join(parts) if parts else data
 
 
 def library_name(path: str) -> str:

@@ -25,9 +25,14 @@ PARALLEL_MIN_BYTES = 8 * 1024**2
 
 
 def enabled() -> bool:
-    """Opt-in (``SYNTHREVIEW_PARALLEL=1``): measured faster for one big APK on an idle 2-core machine, slower
-    when batch workers already use both cores (the default for stores), so it is off unless asked for."""
-    return os.environ.get("SYNTHREVIEW_PARALLEL", "") == "1"
+    """On unless ``SYNTHREVIEW_PARALLEL=0`` or the machine is already saturated (load ≥ cores): batch scans run
+    each artifact in a confined worker that sets ``SYNTHREVIEW_NO_FORK``, so this serves single big reads."""
+    if os.environ.get("SYNTHREVIEW_PARALLEL", "1") == "0":
+        return False
+    try:
+        return os.getloadavg()[0] < (os.cpu_count() or 1)
+    except OSError:
+        return True
 
 
 @dataclass(frozen=True)

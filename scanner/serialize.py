@@ -8,6 +8,7 @@ import types
 import typing
 from enum import Enum
 from functools import lru_cache
+from collections.abc import Callable
 from typing import Any, TypeVar, get_args, get_origin, get_type_hints
 
 T = TypeVar("T")
@@ -37,38 +38,67 @@ def _hints(cls: type) -> dict[str, Any]:
 
 def from_data(cls: type[T], data: Any) -> T:
     """Rebuild a dataclass (recursively) from :func:`to_data` output; unknown keys are ignored."""
-    return typing.cast(T, _convert(cls, data))
+    return typing.cast(T, _converter(cls)(data))
 
 
-def _convert(tp: Any, data: Any) -> Any:
-    if data is None:
-        return None
+def _identity(x: Any) -> Any:
+    return x
+
+
+@lru_cache(maxsize=None)
+def _converter(tp: Any) -> Callable[[Any], Any]:
+    """A converter function for one type, built once (re-scans rebuild thousands of stored inventories)."""
     origin = get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in get_args(tp) if a is not type(None)]
-        return _convert(args[0], data) if len(args) == 1 else data
+        inner = _converter(args[0]) if len(args) == 1 else _identity
+        return lambda d: None if d is None else inner(d)
     if origin is tuple:
         args = get_args(tp)
-        inner = args[0] if args else Any
-        return tuple(_convert(inner, x) for x in data)
-    if origin in (list,):
-        return [_convert(get_args(tp)[0], x) for x in data]
+        item = _converter(args[0]) if args else _identity
+        if item is _identity:
+            return lambda d: None if d is None else tuple(d)
+        return lambda d: None if d is None else tuple(item(x) for x in d)
+    if origin is list:
+        item = _converter(get_args(tp)[0])
+        return lambda d: None if d is None else [item(x) for x in d]
     if origin in (frozenset, set):
-        return frozenset(_convert(get_args(tp)[0], x) for x in data)
+        item = _converter(get_args(tp)[0])
+        return lambda d: None if d is None else frozenset(item(x) for x in d)
     if origin is dict:
-        kt, vt = get_args(tp)
-        return {k: _convert(vt, v) for k, v in data.items()}
+        value = _converter(get_args(tp)[1])
+        return lambda d: None if d is None else {k: value(v) for k, v in d.items()}
     if isinstance(tp, type) and issubclass(tp, Enum):
-        return tp(data)
-    if tp is datetime.datetime and isinstance(data, str):
-        return datetime.datetime.fromisoformat(data)
-    if tp is datetime.date and isinstance(data, str):
-        return datetime.date.fromisoformat(data)
+        return lambda d: None if d is None else tp(d)
+    if tp is datetime.datetime:
+        return lambda d: datetime.datetime.fromisoformat(d) if isinstance(d, str) else d
+    if tp is datetime.date:
+        return lambda d: datetime.date.fromisoformat(d) if isinstance(d, str) else d
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         hints = _hints(tp)
-        kwargs = {}
-        for f in dataclasses.fields(tp):
-            if f.name in data:
-                kwargs[f.name] = _convert(hints[f.name], data[f.name])
-        return tp(**kwargs)
-    return data
+        fields = [(f.name, _LazyConverter(hints[f.name])) for f in dataclasses.fields(tp)]
+
+        def build(d: Any) -> Any:
+            if d is None:
+                return None
+            return tp(**{name: conv(d[name]) for name, conv in fields if name in d})
+
+        return build
+    if tp in (str, int, float, bool, Any):
+        return _identity
+    return _identity
+
+
+class _LazyConverter:
+    """Resolves a field's converter on first use (dataclasses may refer to each other)."""
+
+    __slots__ = ("tp", "fn")
+
+    def __init__(self, tp: Any) -> None:
+        self.tp = tp
+        self.fn: Callable[[Any], Any] | None = None
+
+    def __call__(self, d: Any) -> Any:
+        if self.fn is None:
+            self.fn = _converter(self.tp)
+        return self.fn(d)

@@ -38,7 +38,7 @@ class Context:
     @classmethod
     def default(cls, registry: RegistrySnapshot | None = None, policy: Policy | None = None) -> Context:
         """The shipped packs and policy, and the given registry (else the demo seed registry)."""
-        return cls(default_pack(), policy or default_policy(), registry or load_seed_registry())
+        return cls(default_pack(), policy or default_policy(), registry if registry is not None else load_seed_registry())
 
 
 def capability_map(findings: tuple) -> dict[str, str]:  # type: ignore[type-arg]
