@@ -265,8 +265,7 @@ def rescan(store: Store, *, mode: str = "changed", workers: int = 2, policy_path
                 try:
                     for fut in as_completed(futures):
                         absorb(fut.result())
-                        bar.advance(task, futures.pop(fut))
-                        fut._result = None  # noqa: SLF001 - as_completed keeps every future; drop the payload
+                        bar.advance(task, futures.pop(fut))  # drop the future: its result is written
                 except BrokenProcessPool as exc:
                     raise RescanError(f"a re-scan worker died / 重新扫描子进程异常退出: {exc}") from exc
                 except RescanError:

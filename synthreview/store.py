@@ -426,8 +426,8 @@ def prepare(result: ScanResult, *, with_inventory: bool = True) -> PreparedScan:
         inv_size = len(raw)
         inv_blob = zlib.compress(raw, _ZLEVEL)
     findings = tuple(
-        (f.rule_id, f.capability, f.duty, f.sdk, f.confidence.value, int(f.score), f.capability in _DS and f.duty is None,
-         bool(f.ambiguous))
+        (f.rule_id, f.capability, f.duty, f.sdk, f.confidence.value, int(f.score),
+         f.capability in _DS and f.duty is None, bool(f.ambiguous))
         for f in (*result.findings, *result.duty_findings)
     )
     filing = None
@@ -585,8 +585,8 @@ class Store:
         if p.app_name:
             c.execute("UPDATE apps SET name = ? WHERE app_id = ? AND name IS NULL", (p.app_name, p.app_id))
         c.execute(
-            "INSERT OR IGNORE INTO artifacts (sha256, app_id, version, version_code, name, path, size, kind, first_seen)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR IGNORE INTO artifacts (sha256, app_id, version, version_code, name, path, size, kind,"
+            " first_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (p.sha256, p.app_id, p.version, p.version_code, p.app_name, p.path, p.size, p.kind, now),
         )
         if p.inventory_blob is not None:
@@ -620,7 +620,8 @@ class Store:
 
     # -- reading scans --------------------------------------------------------------------------------------
 
-    def cached_result(self, path: str | os.PathLike[str], meta: SubmissionMeta | None, ctx: Context) -> ScanResult | None:
+    def cached_result(self, path: str | os.PathLike[str], meta: SubmissionMeta | None,
+                      ctx: Context) -> ScanResult | None:
         """The stored result for this file under this context and metadata, without parsing the file (else None).
 
         Only the file's sha256 is computed; folders (mini-program source trees) are never cached.

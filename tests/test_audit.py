@@ -80,8 +80,9 @@ def test_the_log_refuses_plain_updates_and_deletes(db: str) -> None:
     (["UPDATE audit_log SET reviewer = 'mallory' WHERE id = 1"], 1, "edited"),
     (["DELETE FROM audit_log WHERE id = 2"], 3, "deleted"),
     (["DELETE FROM audit_log WHERE id = 3"], 3, "truncated"),
-    # a forger who recomputes the hash of the row they edit still breaks the link to the next row
-    (["UPDATE audit_log SET hash = 'f' || substr(hash, 2) WHERE id = 1"], 1, "edited"),
+    # a changed hash no longer matches the row's content
+    (["UPDATE audit_log SET hash = (CASE WHEN hash LIKE 'f%' THEN '0' ELSE 'f' END) || substr(hash, 2)"
+      " WHERE id = 1"], 1, "edited"),
     (["UPDATE decisions SET note = 'quietly changed' WHERE source = 'reviewer' AND audit_id = 2"], 2,
      "decision_mismatch"),
 ])
@@ -104,7 +105,8 @@ def test_a_rehashed_edit_is_caught_by_the_next_link(db: str, capsys: pytest.Capt
     new_hash = audit_hash(e.prev_hash, forged)
     tamper(db, f"UPDATE audit_log SET note = 'forged', hash = '{new_hash}' WHERE id = 2")
     code, out = verify(db, capsys)
-    assert code == 1 and out["problem"]["row_id"] == 3 and out["problem"]["problem"] == "link_broken"  # type: ignore[index]
+    problem = out["problem"]
+    assert code == 1 and problem["row_id"] == 3 and problem["problem"] == "link_broken"  # type: ignore[index]
 
 
 def test_missing_store(tmp_path: Path) -> None:

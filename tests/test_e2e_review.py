@@ -186,7 +186,7 @@ from synthreview import store
 _write = store.Store.write
 def slow_write(self, p, origin):
     out = _write(self, p, origin)
-    time.sleep(0.25)  # the transaction is still open: a kill now lands mid-transaction
+    time.sleep(0.4)  # the transaction is still open: a kill now lands mid-transaction
     return out
 store.Store.write = slow_write
 from synthreview.cli import main

@@ -9,12 +9,16 @@ from __future__ import annotations
 import argparse
 import io
 import json
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from synthreview.commands.common import add_db, db_path, err, write_out
+
+if TYPE_CHECKING:
+    from synthreview.rescan import RescanReport
 
 _STYLE = {"list": "green", "warn": "yellow", "needs_review": "magenta", "reject": "red", "suspend": "red",
           "takedown": "bold red"}
@@ -43,7 +47,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.set_defaults(run=run, mode="changed")
 
 
-def render_table(report) -> str:  # type: ignore[no-untyped-def]
+def render_table(report: RescanReport) -> str:
     """The human report: changes, then Art. 20 notes."""
     buf = io.StringIO()
     con = Console(file=buf, width=140, color_system=None, highlight=False)

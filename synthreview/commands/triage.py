@@ -12,7 +12,7 @@ import getpass
 import io
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
 from rich.panel import Panel
@@ -21,6 +21,10 @@ from rich.text import Text
 
 from rules.policy import Action
 from synthreview.commands.common import add_db, db_path, err, write_out
+
+if TYPE_CHECKING:
+    from synthreview.store import QueueEntry, Store
+    from synthreview.triage import ScanDetail
 
 _STYLE = {"list": "green", "warn": "yellow", "needs_review": "magenta", "reject": "red", "suspend": "red",
           "takedown": "bold red"}
@@ -109,7 +113,7 @@ def _age(seconds: float) -> str:
     return f"{s // 86400}d{(s % 86400) // 3600:02d}h"
 
 
-def _queue_note(q: Any) -> str:
+def _queue_note(q: QueueEntry) -> str:
     if q.reason == "decision_changed":
         return f"re-scan: {q.detail.get('old_action')} → {q.detail.get('new_action')}"
     if q.reason == "art20":
@@ -118,7 +122,7 @@ def _queue_note(q: Any) -> str:
     return q.reason
 
 
-def _list(store: Any, args: argparse.Namespace) -> int:
+def _list(store: Store, args: argparse.Namespace) -> int:
     from synthreview.triage import queue
 
     items = queue(store, pending_only=bool(args.pending))
@@ -146,7 +150,7 @@ def _list(store: Any, args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------------------ show
 
 
-def _show(store: Any, args: argparse.Namespace) -> int:
+def _show(store: Store, args: argparse.Namespace) -> int:
     from synthreview.triage import detail, resolve_id
 
     d = detail(store, resolve_id(store, args.id))
@@ -159,7 +163,7 @@ def _show(store: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def _detail_dict(d: Any) -> dict[str, Any]:
+def _detail_dict(d: ScanDetail) -> dict[str, Any]:
     from reports.json_report import result_dict
     from scanner.serialize import to_data
 
@@ -176,7 +180,7 @@ def _detail_dict(d: Any) -> dict[str, Any]:
     }
 
 
-def _detail_view(d: Any) -> Group:
+def _detail_view(d: ScanDetail) -> Group:
     s, r = d.scan, d.result
     head = Text()
     head.append(f"{d.action.value} · {d.action.zh}", style=_STYLE[d.action.value])
@@ -266,7 +270,8 @@ def _detail_view(d: Any) -> Group:
         parts.append(et)
 
     ht = Table(title=f"version history 版本历史 — {s.app_id}", expand=True)
-    for col in ("scan", "version", "artifact", "scanned", "channel", "deep synthesis", "policy", "effective", "registry"):
+    for col in ("scan", "version", "artifact", "scanned", "channel", "deep synthesis", "policy", "effective",
+                "registry"):
         ht.add_column(col, overflow="fold")
     for h in d.history:
         mark = " ◀" if h.scan_id == s.id else ""
@@ -280,7 +285,7 @@ def _detail_view(d: Any) -> Group:
 # ------------------------------------------------------------------------------------------------ decide
 
 
-def _decide(store: Any, args: argparse.Namespace) -> int:
+def _decide(store: Store, args: argparse.Namespace) -> int:
     from synthreview.triage import TriageError, decide, resolve_id
 
     reviewer = _reviewer(args)
@@ -290,6 +295,7 @@ def _decide(store: Any, args: argparse.Namespace) -> int:
     sid = resolve_id(store, args.id)
     row = decide(store, sid, args.action, args.note, reviewer)
     scan = store.scan(sid)
+    assert scan is not None
     write_out(
         f"recorded 已记录: scan #{sid} {scan.app_id} {scan.version or ''}: policy {scan.action.value} → "
         f"reviewer {row.reviewer}: {row.action.value} ({row.action.zh}); audit #{row.audit_id}\n", None)
