@@ -92,14 +92,14 @@ def read_elf(data: bytes, locator: str, path_in_archive: str = "") -> NativeLib:
         raise ElfFormatError("ELF header is not readable", locator, "elf")
     abi = abi_from_path(path_in_archive) or _ABI_BY_MACHINE.get(_MACHINE_NAMES.get(e_machine, ""))
     soname_entry = binary.get(lief.ELF.DynamicEntry.TAG.SONAME)
-    soname = soname_entry.name if soname_entry is not None else None
-    needed = tuple(str(x) for x in binary.libraries)
+    soname = _text(soname_entry.name) if soname_entry is not None else None
+    needed = tuple(_text(x) for x in binary.libraries)
     exports: list[str] = []
     seen: set[str] = set()
     for sym in binary.dynamic_symbols:
         if len(exports) >= MAX_EXPORTS:
             break
-        name = sym.name
+        name = _text(sym.name)
         if name and sym.exported and name not in seen:
             seen.add(name)
             exports.append(name)
@@ -120,9 +120,14 @@ def _string_sections(binary: lief.ELF.Binary, data: bytes) -> bytes:
     when section headers are missing or stripped, so nothing is skipped on odd binaries."""
     parts = []
     for sec in binary.sections:
-        if sec.name.startswith((".rodata", ".data.rel.ro")) and sec.size and sec.offset + sec.size <= len(data):
+        if _text(sec.name).startswith((".rodata", ".data.rel.ro")) and sec.size and sec.offset + sec.size <= len(data):
             parts.append(data[sec.offset : sec.offset + sec.size])
     return b"\x00".join(parts) if parts else data
+
+
+def _text(name: str | bytes) -> str:
+    """lief hands back ``bytes`` for names that are not UTF-8 (tampered string tables): the Inventory holds text."""
+    return name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name)
 
 
 def library_name(path: str) -> str:

@@ -52,6 +52,10 @@ def _find(root, tag: str) -> list:  # type: ignore[no-untyped-def]
 
 def parse_manifest(axml: bytes, arsc: bytes | None, locator: str) -> Manifest:
     """Read the fields of :class:`Manifest` from binary XML; resolve a resource-id label through the ARSC."""
+    if len(axml) >= 16 and struct.unpack_from("<I", axml, 12)[0] > len(axml):
+        # androguard reads the string pool with BufferedReader.read(declared size), which allocates that size
+        # up front: a 1 KB manifest declaring a 4 GiB pool would cost 4 GiB (Android rejects it too).
+        raise ManifestError("string pool chunk is larger than the binary XML file", locator, "manifest")
     try:
         printer = AXMLPrinter(axml)
         root = printer.get_xml_obj() if printer.is_valid() else None

@@ -103,6 +103,7 @@ class ZipArchive:
         self.budget = budget
         self.notes: list[ScanNote] = []
         self.errors: list[ScanError] = []  # structural faults Android's installer rejects (→ needs_review)
+        self.name_fault: ScanError | None = None  # the one fault summarising escaping entry names, if any
         self.members: list[Member] = []
         self.salvaged = False
         self.cd_offset = 0
@@ -211,6 +212,7 @@ class ZipArchive:
         if escaping:
             self._fault(f"{len(escaping)} entry name(s) would escape an extraction directory (absolute, parent, "
                         f"drive or NUL), e.g. {', '.join(map(repr, escaping[:3]))}; never extracted")
+            self.name_fault = self.errors[-1]
         if links:
             self._fault(f"{len(links)} symlink entr{'y' if len(links) == 1 else 'ies'}, e.g. "
                         f"{', '.join(map(repr, links[:3]))}; never followed or extracted")

@@ -12,7 +12,8 @@ reader spin. Each artifact is read by a fresh child process:
 - under ``resource.setrlimit``: ``RLIMIT_AS`` (memory, plus the artifact's size because the artifact is
   memory-mapped read-only), ``RLIMIT_CPU``, ``RLIMIT_FSIZE=0`` (nothing can be written to any file),
   ``RLIMIT_NOFILE`` (modest) and ``RLIMIT_CORE=0`` (a crash writes no core file);
-- with a private, empty temp directory as ``TMPDIR`` (removed afterwards) and stdout sent to stderr;
+- with a private, empty temp directory as ``TMPDIR`` (removed afterwards), stdout sent to stderr, and no
+  secret-looking environment variables (``*SECRET*``, ``*TOKEN*``, ``*PASSW*``, ``*API_KEY*`` …);
 - with ``SYNTHREVIEW_NO_FORK=1``, which :mod:`scanner.reader` honours by reading a big APK in this one
   process instead of forking its two-core helper (that helper would need a semaphore file, which
   ``RLIMIT_FSIZE=0`` forbids, and would double the memory the limit is meant to bound).
@@ -24,6 +25,9 @@ parent by what it sends. The parent evaluates rules, filings and policy (``evalu
 for an in-process scan, and a child that crashed, timed out, ran out of memory or sent nothing readable
 becomes an Inventory with one ``ScanError`` (stage ``worker`` or ``limits``) evaluated the same way — so the
 decision is ``needs_review`` with uniform provenance, and the batch goes on.
+
+Doors: :func:`scan_isolated` / :func:`read_isolated` (a file or folder: ``scan``), :func:`scan_bytes_isolated` /
+:func:`read_bytes_isolated` (an upload in memory: the webhook), :func:`scan_batch`.
 
 Limits: ``--max-memory`` / ``$SYNTHREVIEW_MAX_MEMORY`` (MiB, or with an M/G suffix), ``--timeout`` /
 ``$SYNTHREVIEW_TIMEOUT`` (wall seconds per artifact), ``$SYNTHREVIEW_MAX_CPU`` (CPU seconds per artifact;
@@ -65,18 +69,20 @@ ENV_TIMEOUT = "SYNTHREVIEW_TIMEOUT"
 ENV_CPU = "SYNTHREVIEW_MAX_CPU"
 #: Set inside the worker; :mod:`scanner.reader` then never forks its big-APK helper process.
 ENV_NO_FORK = "SYNTHREVIEW_NO_FORK"
-#: Test-only: ``hang:<file name>``, ``oom:<file name>`` or ``crash:<file name>`` makes the worker reading
-#: that artifact hang, allocate without end, or die by SIGSEGV — to prove the parent copes. It can only
-#: turn a result into ``needs_review``, never into anything else.
+#: Test-only: ``hang:<file name>``, ``spin:…``, ``oom:…`` or ``crash:…`` makes the worker reading that
+#: artifact sleep, burn CPU, allocate without end, or die by SIGSEGV — to prove the parent copes. It can
+#: only turn a result into ``needs_review``, never into anything else.
 ENV_TEST_HOOK = "SYNTHREVIEW_TEST_WORKER_HOOK"
 
 DEFAULT_MEMORY_MIB = 4096
 DEFAULT_TIMEOUT = 300.0
 DEFAULT_OPEN_FILES = 64
 #: Largest Inventory JSON accepted from a worker (a bigger one is refused as a limits error).
-DEFAULT_RESULT_MIB = 1024
+DEFAULT_RESULT_MIB = 256
 #: Modules the fork server imports once, so each worker starts with the readers loaded.
 _PRELOAD = ["scanner.reader", "scanner.serialize", "synthreview.isolation"]
+#: Environment variables a worker never needs and must not hold (the webhook secret, store tokens …).
+_SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSW|CREDENTIAL|API_?KEY|PRIVATE|AUTH", re.IGNORECASE)
 _SIZE_RE = re.compile(r"\s*([0-9]+)\s*(m|mi|mib|mb|g|gi|gib|gb)?\s*", re.IGNORECASE)
 
 
@@ -189,6 +195,7 @@ class _Job:
     cwd: str  # the caller's working directory now (relative paths resolve as in-process)
     address_space: int  # bytes for RLIMIT_AS
     test_hook: str | None = None
+    data: bytes | None = None  # an in-memory artifact (webhook upload): ``path`` is then its name
 
 
 def _set_limit(res: int, soft: int, hard: int | None = None) -> None:
@@ -223,6 +230,8 @@ def _confine(job: _Job) -> None:
         os.chdir(job.cwd)  # a forkserver child starts in the server's directory, not the caller's current one
     except OSError:
         os.chdir(job.workdir)
+    for key in [k for k in os.environ if _SECRET_NAME.search(k)]:
+        del os.environ[key]  # nothing an artifact makes a reader do can then log or pass them on
     os.environ["TMPDIR"] = job.workdir
     os.environ[ENV_NO_FORK] = "1"
     tempfile.tempdir = job.workdir
@@ -232,7 +241,10 @@ def _confine(job: _Job) -> None:
     _set_limit(resource.RLIMIT_NOFILE, job.iso.open_files)
     cpu = job.iso.cpu
     _set_limit(resource.RLIMIT_CPU, cpu, cpu + 5)  # SIGXCPU at the soft limit, SIGKILL 5 s later
-    _set_limit(resource.RLIMIT_AS, job.address_space)
+    try:
+        _set_limit(resource.RLIMIT_AS, job.address_space)
+    except (ValueError, OSError):  # a platform without RLIMIT_AS (macOS): the data segment limit is the nearest
+        _set_limit(resource.RLIMIT_DATA, job.address_space)
 
 
 def _test_hook(job: _Job) -> None:
@@ -249,6 +261,9 @@ def _test_hook(job: _Job) -> None:
             hog.append(bytearray(16 * 1024**2))
     elif what == "crash":
         os.kill(os.getpid(), signal.SIGSEGV)
+    elif what == "spin":
+        while True:
+            pass
 
 
 def _worker(conn: Connection, job: _Job) -> None:
@@ -261,7 +276,12 @@ def _worker(conn: Connection, job: _Job) -> None:
         from scanner.reader import read_artifact
         from scanner.serialize import to_data
 
-        inv = read_artifact(job.path, job.limits, job.wxapkg_appid)
+        if job.data is not None:
+            from scanner.reader import read_bytes
+
+            inv = read_bytes(job.path, job.data, job.limits, job.wxapkg_appid)
+        else:
+            inv = read_artifact(job.path, job.limits, job.wxapkg_appid)
         art = inv.artifact
         if any(e.message.startswith("MemoryError") for e in inv.errors):
             inv = replace(inv, errors=(*inv.errors, _memory_error(name, job.iso)))
@@ -306,6 +326,14 @@ def _mp_context() -> Any:
                 ctx = multiprocessing.get_context("spawn")
             _MP_CTX = ctx
         return _MP_CTX
+
+
+def start_server() -> None:
+    """Start the fork server now instead of at the first scan (its socket lives in the temp dir of that moment)."""
+    if _mp_context().get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
 
 
 def _artifact_stub(path: Path) -> Artifact:
@@ -359,22 +387,50 @@ def read_isolated(
     iso: IsolationLimits | None = None,
 ) -> Inventory:
     """``scanner.reader.read_artifact`` in a confined worker process; never raises for anything the artifact does."""
+    p = Path(path)
+    try:
+        mapped = p.stat().st_size if p.is_file() else 0  # the worker maps the file: room for it in RLIMIT_AS
+    except OSError:
+        mapped = 0
+    return _run(str(p), p.name or str(p), limits, wxapkg_appid, iso, mapped, None, lambda: _artifact_stub(p))
+
+
+def read_bytes_isolated(
+    name: str,
+    data: bytes,
+    limits: Limits | None = None,
+    wxapkg_appid: str | None = None,
+    iso: IsolationLimits | None = None,
+) -> Inventory:
+    """``scanner.reader.read_bytes`` in a confined worker (webhook uploads): the bytes travel to the worker,
+    nothing is written to disk; the Inventory is the same as an in-process ``read_bytes``."""
+    def stub() -> Artifact:
+        return Artifact(name, hashlib.sha256(data).hexdigest(), ArtifactKind.UNKNOWN, len(data))
+
+    # The worker holds the bytes twice at most (received copy and the reader's view of them).
+    return _run(name, name, limits, wxapkg_appid, iso, 2 * len(data), data, stub)
+
+
+def _run(
+    path: str,
+    name: str,
+    limits: Limits | None,
+    wxapkg_appid: str | None,
+    iso: IsolationLimits | None,
+    extra_space: int,
+    data: bytes | None,
+    stub: Callable[[], Artifact],
+) -> Inventory:
     from scanner.serialize import from_data
 
-    p = Path(path)
     iso = iso or IsolationLimits()
     limits = limits or Limits()
-    name = p.name or str(p)
     # The reader's own (cooperative) time budget ends before the hard kill, so a slow artifact comes back
     # with what was read plus a limits error instead of nothing.
     limits = replace(limits, max_seconds=min(limits.max_seconds, max(1.0, iso.timeout * 0.8)))
-    try:
-        mapped = p.stat().st_size if p.is_file() else 0
-    except OSError:
-        mapped = 0
     workdir = tempfile.mkdtemp(prefix="synthreview-worker-")
-    job = _Job(str(p), limits, wxapkg_appid, iso, workdir, os.getcwd(), iso.memory_mib * 1024**2 + mapped,
-               os.environ.get(ENV_TEST_HOOK) or None)
+    job = _Job(path, limits, wxapkg_appid, iso, workdir, os.getcwd(), iso.memory_mib * 1024**2 + extra_space,
+               os.environ.get(ENV_TEST_HOOK) or None, data)
     mp = _mp_context()
     reader, writer = mp.Pipe(duplex=False)
     proc = mp.Process(target=_worker, args=(writer, job), name=f"synthreview-read:{name}", daemon=True)
@@ -410,7 +466,7 @@ def read_isolated(
             elif proc.sentinel in ready and not reader.poll(0):
                 break
     except Exception as exc:  # could not even start a worker: fail closed for this artifact
-        log.exception("isolated read of %s failed", p)
+        log.exception("isolated read of %s failed", path)
         problem = ScanError("worker", name, f"could not run the reader process: {type(exc).__name__}: {exc}")
     finally:
         if proc.pid is not None:
@@ -435,7 +491,7 @@ def read_isolated(
     if not problem.locator:
         problem = replace(problem, locator=name)
     log.warning("reader process for %s: %s: %s", name, problem.stage, problem.message)
-    return Inventory(artifact=_artifact_stub(p), errors=(problem,))
+    return Inventory(artifact=stub(), errors=(problem,))
 
 
 def scan_isolated(
@@ -446,6 +502,16 @@ def scan_isolated(
 
     appid = meta.wxapkg_appid if meta else None
     return evaluate_inventory(read_isolated(path, ctx.limits, appid, iso), meta, ctx)
+
+
+def scan_bytes_isolated(
+    name: str, data: bytes, meta: SubmissionMeta | None, ctx: Context, iso: IsolationLimits | None = None
+) -> ScanResult:
+    """``synthreview.pipeline.scan_bytes`` with the reading confined to a worker process (for the webhook)."""
+    from synthreview.pipeline import evaluate_inventory
+
+    appid = meta.wxapkg_appid if meta else None
+    return evaluate_inventory(read_bytes_isolated(name, data, ctx.limits, appid, iso), meta, ctx)
 
 
 def scan_batch(

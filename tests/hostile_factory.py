@@ -288,6 +288,14 @@ def elf_bogus_segments() -> bytes:
     return apk_with([RawEntry("lib/arm64-v8a/libbogus.so", so)])
 
 
+def elf_non_utf8_names() -> bytes:
+    """A library whose soname, DT_NEEDED entry and export carry bytes that are not UTF-8 (lief returns ``bytes``)."""
+    so = bytearray(build_elf("libfuzz.so", ["Java_com_hostile_Native_run"], ["libc.so"], [".rodata"]))
+    for needle, at in ((b"Java_com", 2), (b"libfuzz.so", 3), (b"libc.so", 1)):
+        so[so.find(needle) + at] = 0xFF
+    return apk_with([RawEntry("lib/arm64-v8a/libfuzz.so", bytes(so))])
+
+
 # --- XML ------------------------------------------------------------------------------------------------
 
 BILLION_LAUGHS = (
@@ -497,6 +505,47 @@ def json_bomb(depth: int = 100_000) -> bytes:
     return b"[" * depth + b"]" * depth
 
 
-__all__ = ["CASES", "REGISTRY_CASES", "Case", "RawEntry", "raw_zip", "memory_hog", "many_strings_dex", "base_apk",
-           "json_bomb", "deflated"]
 
+# --- mutation strategy for the fuzz tests ----------------------------------------------------------------
+
+
+def mutations(bases: list[bytes], hot: list[tuple[int, int]] | None = None, order: str = "<"):  # type: ignore[no-untyped-def]
+    """A hypothesis strategy: one of ``bases`` with 1–6 edits (byte sets, u32/u16 edge values, cuts, inserts,
+    deletes, duplicated spans), biased to ``hot`` byte ranges (headers, tables) where parsers decide."""
+    from hypothesis import strategies as st
+
+    edge32 = [0, 1, 2, 0x70, 0x7F, 0x80, 0xFF, 0xFFFF, 0x10000, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFE, 0xFFFFFFFF]
+
+    @st.composite
+    def build(draw):  # type: ignore[no-untyped-def]
+        i = draw(st.integers(0, len(bases) - 1))
+        data = bytearray(bases[i])
+        for _ in range(draw(st.integers(1, 6))):
+            if not data:
+                break
+            spans = [(a, min(b, len(data))) for a, b in (hot or []) if a < len(data)]
+            if spans and draw(st.booleans()):
+                a, b = spans[draw(st.integers(0, len(spans) - 1))]
+                pos = draw(st.integers(a, max(a, b - 1)))
+            else:
+                pos = draw(st.integers(0, len(data) - 1))
+            op = draw(st.sampled_from(["byte", "u32", "u32", "u16", "cut", "insert", "delete", "dup"]))
+            if op == "byte":
+                data[pos] = draw(st.integers(0, 255))
+            elif op == "u32":
+                v = draw(st.sampled_from(edge32 + [len(data), len(data) - pos, pos]))
+                data[pos : pos + 4] = struct.pack(order + "I", v & 0xFFFFFFFF)
+            elif op == "u16":
+                data[pos : pos + 2] = struct.pack(order + "H", draw(st.sampled_from([0, 1, 0x7FFF, 0xFFFF, 0xFFFE])))
+            elif op == "cut":
+                del data[pos:]
+            elif op == "insert":
+                data[pos:pos] = draw(st.binary(min_size=1, max_size=64))
+            elif op == "delete":
+                del data[pos : pos + draw(st.integers(1, 256))]
+            else:
+                n = draw(st.integers(1, 512))
+                data[pos:pos] = data[pos : pos + n]
+        return bytes(data)
+
+    return build()

@@ -255,11 +255,12 @@ def scan_blob(acc: MiniAccumulator, loc: str, blob: Buffer) -> None:
 # -- zip based ------------------------------------------------------------------------------------------------
 
 
-def open_zip(acc: MiniAccumulator, loc: str, buf: Buffer) -> ZipArchive:
-    """A zip through the tolerant reader; its own notes (tricks, salvage) are kept."""
+def open_zip(acc: MiniAccumulator, loc: str, buf: Buffer, names_checked: bool = False) -> ZipArchive:
+    """A zip through the tolerant reader; its own notes (tricks, salvage) and faults are kept (``names_checked``:
+    the caller reports bad member names one by one, so the zip's summary of them is left out)."""
     za = ZipArchive(buf, loc, acc.budget)
     acc.notes.extend(za.notes)
-    acc.errors.extend(za.errors)  # structural faults (shifted directory, overlaps, symlinks, escaping names)
+    acc.errors.extend(e for e in za.errors if not (names_checked and e is za.name_fault))
     if za.salvaged:
         acc.fail("zip", loc, "central directory is broken; entries were salvaged from local headers")
     return za
@@ -493,7 +494,7 @@ def source_platform(names: Iterable[str], appid: str | None) -> str:
 
 def read_source_zip(acc: MiniAccumulator, loc: str, buf: Buffer) -> None:
     """A zip of mini-program source (app.json + pages)."""
-    za = open_zip(acc, loc, buf)
+    za = open_zip(acc, loc, buf, names_checked=True)
     names = [m.name for m in za.members if not m.is_dir]
     found = source_root(names)
     root = found or ""
