@@ -328,10 +328,12 @@ class WebhookServer(ThreadingHTTPServer):
 
     def scan(self, upload: Upload) -> ScanResult:
         """Scan (and record) one upload in the bounded worker pool."""
-        from synthreview.pipeline import scan_bytes
+        from synthreview.isolation import IsolationLimits, scan_bytes_isolated
 
         with self._place(self._slots, "scan worker", "扫描工作线程"):
-            result = scan_bytes(upload.name, upload.data, upload.meta, self.ctx)
+            # Uploads are untrusted: read in a confined worker process, so a crash or memory bomb cannot
+            # take the server down (the result is the same as an in-process scan).
+            result = scan_bytes_isolated(upload.name, upload.data, upload.meta, self.ctx, IsolationLimits.from_env())
             if self.recorder is not None:
                 with self._record_lock:  # one SQLite writer at a time
                     self.recorder(result)

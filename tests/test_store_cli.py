@@ -190,15 +190,15 @@ def test_inbox_never_scans_a_file_being_written(tmp_path: Path, capsys: pytest.C
     (inbox / "upload.apk.part").write_bytes(apk("com.example.upload"))
     (inbox / "growing.apk").write_bytes(apk("com.example.growing")[:500])
     scanned: list[str] = []
-    from synthreview import pipeline
+    from synthreview.commands import store as store_cmd
 
-    real = pipeline.scan_path
+    real = store_cmd.scan_isolated
 
     def spy(path: Any, meta: Any, ctx: Any) -> Any:
         scanned.append(Path(path).name)
         return real(path, meta, ctx)
 
-    monkeypatch.setattr(pipeline, "scan_path", spy)
+    monkeypatch.setattr(store_cmd, "scan_isolated", spy)
     stop = threading.Event()
 
     def writer() -> None:
@@ -236,15 +236,15 @@ def test_inbox_crash_mid_scan_leaves_file(tmp_path: Path, capsys: pytest.Capture
     (inbox / "cam.apk").write_bytes(data)
     (inbox / "cam.apk.meta.yaml").write_text("app_name: 示例相机\nchannel: submission\n", encoding="utf-8")
     db = str(tmp_path / "review.db")
-    from synthreview import pipeline
+    from synthreview.commands import store as store_cmd
 
-    real = pipeline.scan_path
+    real = store_cmd.scan_isolated
 
     def boom(path: Any, meta: Any, ctx: Any) -> Any:
         assert Path(path).read_bytes() == data  # the verified private copy is what is scanned
         raise crash
 
-    monkeypatch.setattr(pipeline, "scan_path", boom)
+    monkeypatch.setattr(store_cmd, "scan_isolated", boom)
     argv = ["store", "sync", "--adapter", "inbox", "--url", str(inbox), "--config",
             write_yaml(tmp_path / "i.yaml", {"settle": 0}), "--db", db]
     if isinstance(crash, KeyboardInterrupt):
@@ -258,7 +258,7 @@ def test_inbox_crash_mid_scan_leaves_file(tmp_path: Path, capsys: pytest.Capture
     with Store.open(db) as store:
         assert store.counts()["scans"] == 0
 
-    monkeypatch.setattr(pipeline, "scan_path", real)  # the fixed scanner picks it up on the next run
+    monkeypatch.setattr(store_cmd, "scan_isolated", real)  # the fixed scanner picks it up on the next run
     rc, out = run_json(capsys, *argv)
     assert rc == 0 and out["items"][0]["outcome"] == "scanned"
     assert sorted(p.name for p in (inbox / "done").iterdir()) == ["cam.apk", "cam.apk.meta.yaml"]

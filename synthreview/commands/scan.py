@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 from importlib import resources
 from pathlib import Path
 
@@ -79,19 +80,23 @@ def run(args: argparse.Namespace) -> int:
         err.print(f"no PATH given: scanning the embedded demo app 未指定文件，扫描内置示例应用 ({paths[0].name})")
     ctx = build_context(args)
     results = []
-    with Progress(console=err, transient=True, disable=len(paths) < 2) as progress:
+    try:
+        from synthreview.store import Store
+    except ImportError:  # pragma: no cover - the store ships with the package
+        Store = None  # noqa: N806
+    use_db = not args.no_db and Store is not None
+    store_cm = Store.open(db_path(args)) if use_db else contextlib.nullcontext(None)
+    # Each result is recorded as soon as it is scanned (a killed batch keeps what it finished), and a re-run
+    # answers already-recorded artifacts from the store without reading them again.
+    with store_cm as store, Progress(console=err, transient=True, disable=len(paths) < 2) as progress:
         task = progress.add_task("scanning", total=len(paths))
         for p in paths:
-            results.append(scan_isolated(p, meta, ctx, iso))  # each artifact read in a confined process
-            progress.advance(task)
-    if not args.no_db:
-        try:
-            from synthreview.store import Store
-        except ImportError:
-            Store = None  # noqa: N806 - the store lands with the review-workflow issue
-        if Store is not None:
-            with Store.open(db_path(args)) as store:
-                for r in results:
+            r = store.cached_result(p, meta, ctx) if store is not None else None
+            if r is None:
+                r = scan_isolated(p, meta, ctx, iso)  # each artifact read in a confined process
+                if store is not None:
                     store.record(r)
+            results.append(r)
+            progress.advance(task)
     write_out(render(Format(args.format), results), args.output)
     return 0

@@ -38,6 +38,7 @@ from store_adapters.base import (
     remove_tree,
     sha256_file,
 )
+from synthreview.isolation import scan_isolated
 from synthreview.commands.common import add_db, db_path, err
 
 __all__ = ["add_parser", "run", "sync", "push", "parse_since", "SyncItem", "PushItem"]
@@ -112,8 +113,6 @@ def sync(adapter: StoreAdapter, store: Any, ctx: Any, since: datetime | None = N
 
 
 def _sync_one(adapter: StoreAdapter, store: Any, log: Any, ctx: Any, lv: ListedVersion) -> SyncItem:
-    from synthreview import pipeline  # looked up at call time: tests simulate a crash inside the scan
-
     src = adapter.source
     if lv.sha256 and (sid := log.scanned(adapter.name, src, lv.sha256)) is not None:
         return _skip(adapter, log, lv, lv.sha256, sid)
@@ -131,7 +130,7 @@ def _sync_one(adapter: StoreAdapter, store: Any, log: Any, ctx: Any, lv: ListedV
             return _skip(adapter, log, lv, sha, sid)
         meta = lv.meta if lv.meta.channel is not None else replace(lv.meta, channel=lv.channel)
         try:
-            result = pipeline.scan_path(path, meta, ctx)
+            result = scan_isolated(path, meta, ctx)  # store artifacts are untrusted: confined reader
         except Exception as exc:  # a scanner bug: report it, leave the artifact where it is for the next run
             msg = f"scan crashed: {type(exc).__name__}: {exc}; left in place / 扫描异常，文件保留待重试"
             log.event(lv, src, "failed", msg, sha256=sha)
