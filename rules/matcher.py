@@ -66,6 +66,10 @@ def compile_pack(pack: RulePack) -> _Index:
                 _add(url_terms, v, hit)
             elif k is SignalKind.STRING_CONTAINS:
                 _add(str_terms, v, hit)
+            elif k is SignalKind.STRING and "\n" not in v:
+                # Exact literals ride the same automaton pass (checked for whole-line matches), which spares
+                # building a set of every string of the app.
+                _add(str_terms, "\x00" + v, hit)
             else:
                 _add(idx.exact[k], v, hit)
     if url_terms:
@@ -76,9 +80,15 @@ def compile_pack(pack: RulePack) -> _Index:
 
 
 def _automaton(terms: dict[str, list[Hit]]) -> ahocorasick.Automaton:
+    """One automaton for many terms; a key starting with NUL marks an exact (whole-string) literal."""
     a = ahocorasick.Automaton()
-    for term, hits in terms.items():
-        a.add_word(term, (term, tuple(hits)))
+    merged: dict[str, list[tuple[bool, tuple[Hit, ...]]]] = {}
+    for key, hits in terms.items():
+        exact = key.startswith("\x00")
+        term = key[1:] if exact else key
+        merged.setdefault(term, []).append((exact, tuple(hits)))
+    for term, groups in merged.items():
+        a.add_word(term, (term, tuple(groups)))
     a.make_automaton()
     return a
 
@@ -141,10 +151,17 @@ def collect_hits(inv: Inventory, idx: _Index) -> _Hits:
                 out.add(s_exact[s], "string", loc, s)
         if idx.str_ac is not None:
             blob = "\n".join(strings)
-            seen: set[str] = set()
-            for _end, (term, hits) in idx.str_ac.iter(blob):
-                if term not in seen:
-                    seen.add(term)
+            last = len(blob) - 1
+            seen: set[tuple[str, bool]] = set()
+            for end, (term, groups) in idx.str_ac.iter(blob):
+                for exact, hits in groups:
+                    if (term, exact) in seen:
+                        continue
+                    if exact:
+                        start = end - len(term) + 1
+                        if not ((start == 0 or blob[start - 1] == "\n") and (end == last or blob[end + 1] == "\n")):
+                            continue
+                    seen.add((term, exact))
                     out.add(hits, "string", loc, term)
     # native libraries and their symbols
     lib_exact = ex.get(SignalKind.NATIVE_LIB, {})
@@ -212,8 +229,9 @@ def collect_hits(inv: Inventory, idx: _Index) -> _Hits:
                 out.add([hit], "host", h.locator, h.value)
     if idx.url_ac is not None:
         for u in inv.strings.urls:
-            for _end, (term, hits) in idx.url_ac.iter(u.value):
-                out.add(hits, "url", u.locator, u.value)
+            for _end, (term, groups) in idx.url_ac.iter(u.value):
+                for _exact, hits in groups:
+                    out.add(hits, "url", u.locator, u.value)
     # mini-programs
     mp = inv.miniprogram
     if mp is not None:
