@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from reports.json_report import render_json
-from synthreview.commands.common import add_db, db_path, read_meta, write_out
+from synthreview.commands.common import add_db, write_out
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -27,31 +27,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def run(args: argparse.Namespace) -> int:
-    """Scan one artifact and exit with the decision's code (DESIGN.md)."""
-    from synthreview.commands.scan import build_context
-    from synthreview.isolation import IsolationLimits, scan_isolated
+    """Scan one artifact (confined, recorded, idempotent) and exit with the decision's code (DESIGN.md)."""
+    from synthreview.commands.scan import scan_and_record
 
-    try:
-        iso = IsolationLimits.from_env(memory_mib=args.max_memory, timeout=args.timeout)
-    except ValueError as exc:
-        from synthreview.commands.common import err
-
-        err.print(f"[red]invalid resource limit 资源限制无效[/red]: {exc}")
-        return 2
-    meta = read_meta(args.meta)
-    ctx = build_context(args)
-    try:
-        from synthreview.store import Store
-    except ImportError:
-        Store = None  # noqa: N806
-    result = None
-    if Store is not None and not args.no_db:
-        with Store.open(db_path(args)) as store:
-            result = store.cached_result(Path(args.path), meta, ctx)
-            if result is None:
-                result = scan_isolated(args.path, meta, ctx, iso)
-                store.record(result)
-    else:
-        result = scan_isolated(args.path, meta, ctx, iso)
-    write_out(render_json([result]), None)
-    return result.decision.action.exit_code
+    results = scan_and_record(args, [Path(args.path)])
+    if isinstance(results, int):
+        return results
+    write_out(render_json(results), None)
+    return results[0].decision.action.exit_code

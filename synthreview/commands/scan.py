@@ -10,6 +10,7 @@ from pathlib import Path
 from rich.progress import Progress
 
 from reports import Format, render
+from reports.model import ScanResult
 from synthreview.commands.common import add_db, db_path, err, read_meta, write_out
 
 
@@ -65,9 +66,12 @@ def build_context(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     return Context.default(registry=registry, policy=policy)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Scan every path and print one report."""
+def scan_and_record(args: argparse.Namespace, paths: list[Path]) -> list[ScanResult] | int:
+    """Scan ``paths`` under ``args`` (meta, policy, limits, db): each artifact read in a confined worker and
+    recorded as soon as it is scanned (a killed batch keeps what it finished); an artifact already recorded
+    under the same rules, policy, registry and meta is answered from the store. Returns 2 on bad limits."""
     from synthreview.isolation import IsolationLimits, scan_isolated
+    from synthreview.store import Store
 
     try:
         iso = IsolationLimits.from_env(memory_mib=args.max_memory, timeout=args.timeout)
@@ -75,28 +79,29 @@ def run(args: argparse.Namespace) -> int:
         err.print(f"[red]invalid resource limit 资源限制无效[/red]: {exc}")
         return 2
     meta = read_meta(args.meta)
-    paths = [Path(p) for p in args.paths] or [demo_apk()]
-    if not args.paths:
-        err.print(f"no PATH given: scanning the embedded demo app 未指定文件，扫描内置示例应用 ({paths[0].name})")
     ctx = build_context(args)
-    results = []
-    try:
-        from synthreview.store import Store
-    except ImportError:  # pragma: no cover - the store ships with the package
-        Store = None  # noqa: N806
-    use_db = not args.no_db and Store is not None
-    store_cm = Store.open(db_path(args)) if use_db else contextlib.nullcontext(None)
-    # Each result is recorded as soon as it is scanned (a killed batch keeps what it finished), and a re-run
-    # answers already-recorded artifacts from the store without reading them again.
+    results: list[ScanResult] = []
+    store_cm = contextlib.nullcontext(None) if args.no_db else Store.open(db_path(args))
     with store_cm as store, Progress(console=err, transient=True, disable=len(paths) < 2) as progress:
         task = progress.add_task("scanning", total=len(paths))
         for p in paths:
             r = store.cached_result(p, meta, ctx) if store is not None else None
             if r is None:
-                r = scan_isolated(p, meta, ctx, iso)  # each artifact read in a confined process
+                r = scan_isolated(p, meta, ctx, iso)
                 if store is not None:
                     store.record(r)
             results.append(r)
             progress.advance(task)
+    return results
+
+
+def run(args: argparse.Namespace) -> int:
+    """Scan every path and print one report."""
+    paths = [Path(p) for p in args.paths] or [demo_apk()]
+    if not args.paths:
+        err.print(f"no PATH given: scanning the embedded demo app 未指定文件，扫描内置示例应用 ({paths[0].name})")
+    results = scan_and_record(args, paths)
+    if isinstance(results, int):
+        return results
     write_out(render(Format(args.format), results), args.output)
     return 0
