@@ -84,7 +84,7 @@ def main() -> int:
     lines = [
         f"### Inventory vs androguard DEX class listing ({time.strftime('%Y-%m-%d')})",
         "",
-        f"Command: `.venv/bin/python bench/bench_inventory.py`  ",
+        "Command: `.venv/bin/python bench/bench_inventory.py`  ",
         f"Machine: {machine_note()}",
         "",
         "| APK | size | androguard DEX classes (s) | synthreview inventory (s) | speed-up |",

@@ -229,7 +229,7 @@ def collect_hits(inv: Inventory, idx: _Index) -> _Hits:
                 out.add([hit], "host", h.locator, h.value)
     if idx.url_ac is not None:
         for u in inv.strings.urls:
-            for _end, (term, groups) in idx.url_ac.iter(u.value):
+            for _end, (_term, groups) in idx.url_ac.iter(u.value):
                 for _exact, hits in groups:
                     out.add(hits, "url", u.locator, u.value)
     # mini-programs

@@ -22,7 +22,6 @@ from scanner.model import (
     Certificate,
     DexFile,
     Entry,
-    Located,
     Manifest,
     NativeLib,
     ScanError,

@@ -186,6 +186,6 @@ def _print_table(fn: FilingNumber, rows: tuple[RegistryRow, ...], cancel: Cancel
         t.add_row("状态 status", Text("已注销 CANCELLED" if cancel else "有效 listed"))
         console.print(t)
     if cancel is not None:
-        console.print(f"[bold red]已注销 cancelled[/]: " + escape(
+        console.print("[bold red]已注销 cancelled[/]: " + escape(
             f"{cancel.number} {cancel.algorithm} {cancel.entity} {cancel.cancelled} ({cancel.batch_source})"))
     console.print(escape(f"registry: {source}, snapshot {snap.snapshot_id[:16]}"))
