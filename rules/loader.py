@@ -6,6 +6,8 @@ reference would otherwise quietly stop detecting an SDK.
 
 from __future__ import annotations
 
+import functools
+
 import hashlib
 import re
 from collections.abc import Iterable
@@ -275,12 +277,7 @@ def load_pack(roots: Iterable[Path] | None = None) -> RulePack:
     return RulePack(rules=tuple(sorted(rules, key=lambda r: r.id)), sha256=digest.hexdigest())
 
 
-_DEFAULT: RulePack | None = None
-
-
+@functools.cache
 def default_pack() -> RulePack:
     """The shipped packs, loaded once per process."""
-    global _DEFAULT
-    if _DEFAULT is None:
-        _DEFAULT = load_pack()
-    return _DEFAULT
+    return load_pack()

@@ -8,6 +8,8 @@ unknown key, action or condition, like the rule loader. ``decide`` is pure.
 
 from __future__ import annotations
 
+import functools
+
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -318,12 +320,7 @@ def decide(inp: PolicyInput, policy: Policy) -> Decision:
     return Decision(action, tuple(dict.fromkeys(reasons)), tuple(matched), policy.id, policy.sha256)
 
 
-_DEFAULT: Policy | None = None
-
-
+@functools.cache
 def default_policy() -> Policy:
     """The shipped default policy, loaded once per process."""
-    global _DEFAULT
-    if _DEFAULT is None:
-        _DEFAULT = load_policy()
-    return _DEFAULT
+    return load_policy()
