@@ -12,6 +12,11 @@ import struct
 
 from androguard.core.axml import StringBlock
 
+try:  # the compiled twin of pool_strings' loop (scanner/_speedups.c)
+    from scanner._speedups import arsc_pool as _c_arsc_pool
+except ImportError:  # pragma: no cover - built by `pip install`; absent only without a C compiler
+    _c_arsc_pool = None
+
 _RES_TABLE = 0x0002
 _STRING_POOL = 0x0001
 _PACKAGE = 0x0200
@@ -147,7 +152,7 @@ def _len16(buf: bytes, pos: int) -> tuple[int, int]:
     return n, pos + 2
 
 
-def pool_strings(buf: bytes, off: int, limit: int = 200_000) -> list[str]:
+def pool_strings(buf: bytes, off: int, limit: int = 200_000, compiled: bool = True) -> list[str]:
     """Every string of the ResStringPool chunk at ``off`` (UTF-8 or UTF-16), bounds-checked.
 
     Hand-written for speed: androguard's StringBlock decodes one string per Python call chain and took most
@@ -162,9 +167,11 @@ def pool_strings(buf: bytes, off: int, limit: int = 200_000) -> list[str]:
     table = off + hsize
     if table + 4 * count > end:
         raise ValueError("string pool offset table overruns the chunk")
-    offsets = struct.unpack_from(f"<{min(count, limit)}I", buf, table)
     base = off + strings_start
     utf8 = bool(flags & 0x100)
+    if compiled and _c_arsc_pool is not None:
+        return _c_arsc_pool(buf, table, min(count, limit), base, end, utf8)  # type: ignore[no-any-return]
+    offsets = struct.unpack_from(f"<{min(count, limit)}I", buf, table)
     out: list[str] = []
     for o in offsets:
         p = base + o

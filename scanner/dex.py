@@ -15,6 +15,11 @@ from dataclasses import dataclass
 from scanner.errors import DexFormatError
 from scanner.model import DexFile
 
+try:  # the compiled twin of read_tables (scanner/_speedups.c); the pure-Python one below is the specification
+    from scanner._speedups import dex_tables as _c_dex_tables
+except ImportError:  # pragma: no cover - built by `pip install`; absent only without a C compiler
+    _c_dex_tables = None
+
 DEX_MAGIC = b"dex\n"
 _HEADER_SIZE = 0x70
 _NO_INDEX = 0xFFFFFFFF
@@ -63,12 +68,12 @@ def decode_mutf8(raw: bytes) -> str:
     except UnicodeDecodeError:
         pass
     # CESU-8 surrogates decode with surrogatepass; C0 80 is NUL. Then join surrogate pairs.
-    s = raw.replace(b"\xc0\x80", b"\x00").decode("utf-8", "surrogatepass") if b"\xc0\x80" in raw else None
-    if s is None:
-        try:
-            s = raw.decode("utf-8", "surrogatepass")
-        except UnicodeDecodeError:
-            return raw.decode("utf-8", "replace")
+    if b"\xc0\x80" in raw:
+        raw = raw.replace(b"\xc0\x80", b"\x00")
+    try:
+        s = raw.decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError:  # not (M)UTF-8 at all: total, never raises (fuzzing found C0 80 then a bad byte)
+        return raw.decode("utf-8", "replace")
     try:
         return s.encode("utf-16", "surrogatepass").decode("utf-16")
     except UnicodeDecodeError:
@@ -112,9 +117,8 @@ def _dotted(desc: str) -> str | None:
     return None
 
 
-def read_dex(data: bytes, locator: str) -> DexFile:
-    """Read one DEX file into a :class:`DexFile` (classes and referenced types dotted; strings verbatim)."""
-    header = read_header(data, locator)
+def read_tables_py(data: bytes, header: DexHeader, locator: str = "") -> tuple[list[str], list[str], list[str]]:
+    """The string table plus the dotted names of defined and referenced class types (unsorted, pure Python)."""
     strings = read_strings(data, header, locator)
     t_n, t_off = header.type_ids
     type_string_idx = struct.unpack_from(f"<{t_n}I", data, t_off) if t_n else ()
@@ -142,6 +146,23 @@ def read_dex(data: bytes, locator: str) -> DexFile:
         name = _dotted(d)
         if name is not None:
             referenced.append(name)
+    return strings, defined, referenced
+
+
+def read_tables(data: bytes, header: DexHeader, locator: str = "") -> tuple[list[str], list[str], list[str]]:
+    """:func:`read_tables_py`, through the compiled twin when it is built (same results, same errors)."""
+    if _c_dex_tables is None:
+        return read_tables_py(data, header, locator)
+    try:
+        return _c_dex_tables(data, *header.string_ids, *header.type_ids, *header.class_defs, decode_mutf8)  # type: ignore[no-any-return]
+    except ValueError as exc:
+        raise DexFormatError(str(exc), locator, "dex") from None
+
+
+def read_dex(data: bytes, locator: str) -> DexFile:
+    """Read one DEX file into a :class:`DexFile` (classes and referenced types dotted; strings verbatim)."""
+    header = read_header(data, locator)
+    strings, defined, referenced = read_tables(data, header, locator)
     return DexFile(
         locator=locator,
         size=len(data),

@@ -13,6 +13,11 @@ from dataclasses import dataclass, field
 
 from scanner.model import Located, StringsOfInterest
 
+try:  # the compiled twin of the host-name pre-filter (scanner/_speedups.c)
+    from scanner._speedups import host_candidates as _c_host_candidates
+except ImportError:  # pragma: no cover - built by `pip install`; absent only without a C compiler
+    _c_host_candidates = None
+
 _URL = r"(?:https?|wss?)://[A-Za-z0-9\-._~%]+(?::\d{1,5})?(?:[/?#][A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%{}|^]*)?"
 _SUANBEI = r"网信算备\s*(?:[:：]\s*)?[0-9Xx*＊]{6,24}\s*号"  # not \s*[:：]?\s*: quadratic on long blank runs
 _GENAI = r"\b[A-Z][A-Za-z]+-[A-Za-z0-9]+-\d{8}(?:S\d{4}|\d{4})?\b"
@@ -119,6 +124,11 @@ class StringCollector:
         table = strings if isinstance(strings, (list, tuple)) else list(strings)
         self.scan_text("\n".join(table), locator)
         match = _HOSTLIKE.match
+        if _c_host_candidates is not None:  # a strict superset of the gate below, in C; the regex decides
+            for s in _c_host_candidates(table):
+                if match(s):
+                    self._add("hosts", s, locator)
+            return
         for s in table:
             if 4 <= len(s) <= 253 and s[-1].isalpha() and "." in s and match(s):
                 self._add("hosts", s, locator)

@@ -1,0 +1,225 @@
+"""The compiled twins in ``scanner._speedups`` give exactly what their pure-Python specifications give.
+
+Real DEX and resource tables (fixtures and, when ``../shared`` is present, every sample APK), hand-made edge
+cases, and hypothesis mutations: same values, or the same error message, or both fail the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zipfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rules.fixtures import build_arsc, build_dex
+from scanner import arsc as arsc_mod
+from scanner import dex as dex_mod
+from scanner import strings as strings_mod
+from scanner.errors import DexFormatError
+
+FIX = Path(__file__).resolve().parent / "fixtures"
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "samples"
+
+
+def fuzz(n: int) -> settings:
+    return settings(max_examples=n, derandomize=True, database=None, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+def test_speedups_are_built() -> None:
+    """``pip install`` builds the extension wherever a C compiler exists (CI does); a silent fallback would
+    make the inventory several times slower without anyone noticing."""
+    if os.environ.get("SYNTHREVIEW_PURE_PYTHON_OK") == "1":
+        pytest.skip("pure-Python install accepted by SYNTHREVIEW_PURE_PYTHON_OK=1")
+    assert dex_mod._c_dex_tables is not None
+    assert arsc_mod._c_arsc_pool is not None
+    assert strings_mod._c_host_candidates is not None
+
+
+needs_c = pytest.mark.skipif(dex_mod._c_dex_tables is None, reason="scanner._speedups is not built")
+
+
+def _both_dex(data: bytes) -> tuple[object, object]:
+    """(compiled, pure) outcome for one DEX: the tables, or the error message."""
+    def run(fn):  # type: ignore[no-untyped-def]
+        try:
+            header = dex_mod.read_header(data, "x")
+        except DexFormatError as exc:
+            return ("header", exc.message)
+        try:
+            return fn(data, header, "x")
+        except DexFormatError as exc:
+            return ("error", exc.message)
+
+    return run(dex_mod.read_tables), run(dex_mod.read_tables_py)
+
+
+def _sample_dex() -> list[tuple[str, bytes]]:
+    out = [(p.name, p.read_bytes()) for p in sorted((FIX / "dex").glob("*.dex"))]
+    apks = sorted((FIX / "apk").rglob("*.apk"))
+    if SHARED.is_dir():
+        apks += sorted((SHARED / "apk").rglob("*.apk"))
+    for apk in apks:
+        try:
+            with zipfile.ZipFile(apk) as z:
+                for n in z.namelist():
+                    if n.endswith(".dex"):
+                        out.append((f"{apk.name}!{n}", z.read(n)))
+        except (zipfile.BadZipFile, OSError, NotImplementedError, RuntimeError, ValueError):
+            continue
+    return out
+
+
+@needs_c
+def test_dex_tables_equal_on_real_dex() -> None:
+    cases = _sample_dex()
+    assert len(cases) >= 3
+    for name, data in cases:
+        c, py = _both_dex(data)
+        assert c == py, name
+
+
+@needs_c
+def test_dex_tables_mutf8_and_edge_strings() -> None:
+    strings = ["", "a", "\x00nul", "é", "中文", "\U0001f600 emoji", "x" * 300, "Lbad;", "L;", "Lcom/测试/类;"]
+    data = build_dex(["com.a.B", "com.测试.类", "a"], strings=strings, refs=["java.lang.Object"])
+    c, py = _both_dex(data)
+    assert c == py
+    assert "\x00nul" in c[0] and "\U0001f600 emoji" in c[0]  # type: ignore[index]
+    assert "com.测试.类" in c[1]  # type: ignore[index]
+
+
+@needs_c
+@fuzz(400)
+@given(st.data())
+def test_dex_tables_equal_on_mutations(data: st.DataObject) -> None:
+    base = bytearray(build_dex(["com.a.B", "com.c.D"], strings=["http://x.cn/a", "中文", "\x00", "\U0001f600"],
+                               refs=["java.lang.String"]))
+    for _ in range(data.draw(st.integers(1, 8))):
+        pos = data.draw(st.integers(0, len(base) - 1))
+        base[pos] = data.draw(st.integers(0, 255))
+    if data.draw(st.booleans()):
+        del base[data.draw(st.integers(0x70, len(base))):]
+    c, py = _both_dex(bytes(base))
+    assert c == py
+
+
+@needs_c
+@fuzz(200)
+@given(st.lists(st.binary(max_size=12), max_size=30))
+def test_dex_tables_equal_on_arbitrary_string_bytes(raws: list[bytes]) -> None:
+    """Strings of any bytes (invalid UTF-8, lone surrogates, C0 80): the fallback decoder decides both ways."""
+    data = bytearray(build_dex(["com.a.B"], strings=[f"s{i:02d}" for i in range(len(raws))]))
+    header = dex_mod.read_header(bytes(data), "x")
+    count, off = header.string_ids
+    # Append new string data for the placeholders and point their string_ids at it.
+    for i, raw in enumerate(raws):
+        target = f"s{i:02d}".encode()
+        for k in range(count):
+            (p,) = struct.unpack_from("<I", data, off + 4 * k)
+            if data[p + 1 : p + 1 + len(target) + 1] == target + b"\x00":
+                struct.pack_into("<I", data, off + 4 * k, len(data))
+                data += bytes([len(raw)]) + raw.replace(b"\x00", b"\xc0\x80") + b"\x00"
+                break
+    struct.pack_into("<I", data, 0x20, len(data))
+    c, py = _both_dex(bytes(data))
+    assert c == py
+
+
+def _sample_arsc() -> list[tuple[str, bytes]]:
+    out = [("built-utf8", build_arsc(["", "a", "中文", "x" * 200, "\U0001f600"]))]
+    apks = sorted((FIX / "apk").rglob("*.apk"))
+    if SHARED.is_dir():
+        apks += sorted((SHARED / "apk").rglob("*.apk"))
+    for apk in apks:
+        try:
+            with zipfile.ZipFile(apk) as z:
+                if "resources.arsc" in z.namelist():
+                    out.append((apk.name, z.read("resources.arsc")))
+        except (zipfile.BadZipFile, OSError, NotImplementedError, RuntimeError, ValueError):
+            continue
+    return out
+
+
+def _both_pool(buf: bytes) -> tuple[object, object]:
+    def run(compiled: bool) -> object:
+        try:
+            (_typ, hsize, _size) = struct.unpack_from("<HHI", buf, 0)
+            return arsc_mod.pool_strings(buf, hsize, 1000, compiled=compiled)
+        except (ValueError, struct.error) as exc:
+            return ("error", type(exc).__name__)
+
+    return run(True), run(False)
+
+
+@needs_c
+def test_arsc_pool_equal_on_real_tables() -> None:
+    cases = _sample_arsc()
+    for name, buf in cases:
+        c, py = _both_pool(buf)
+        assert c == py, name
+
+
+def _utf16_pool(strings: list[str]) -> bytes:
+    """A RES_TABLE whose global pool is UTF-16 (aapt's older layout), built here."""
+    offs, blob = [], b""
+    for s in strings:
+        offs.append(len(blob))
+        u = s.encode("utf-16-le")
+        n = len(u) // 2
+        blob += (struct.pack("<H", n) if n < 0x8000 else struct.pack("<HH", 0x8000 | (n >> 16), n & 0xFFFF)) + u + b"\0\0"
+    blob += b"\0" * (-len(blob) % 4)
+    hdr = 28
+    pool = struct.pack("<HHIIIIII", 1, hdr, hdr + 4 * len(offs) + len(blob), len(offs), 0, 0, hdr + 4 * len(offs), 0)
+    pool += struct.pack(f"<{len(offs)}I", *offs) + blob
+    return struct.pack("<HHII", 2, 12, 12 + len(pool), 0) + pool
+
+
+@needs_c
+@fuzz(300)
+@given(st.data())
+def test_arsc_pool_equal_on_mutations(data: st.DataObject) -> None:
+    strings = data.draw(st.lists(st.text(max_size=20), min_size=1, max_size=8))
+    buf = bytearray(_utf16_pool(strings) if data.draw(st.booleans()) else build_arsc(strings))
+    for _ in range(data.draw(st.integers(0, 6))):
+        pos = data.draw(st.integers(0, len(buf) - 1))
+        buf[pos] = data.draw(st.integers(0, 255))
+    if data.draw(st.booleans()):
+        del buf[data.draw(st.integers(8, len(buf))):]
+    c, py = _both_pool(bytes(buf))
+    assert c == py
+
+
+def _hosts(table: list[str], compiled: bool) -> tuple[str, ...]:
+    saved = strings_mod._c_host_candidates
+    if not compiled:
+        strings_mod._c_host_candidates = None
+    try:
+        col = strings_mod.StringCollector()
+        col.scan_strings(table, "x")
+        return tuple(x.value for x in col.result().hosts)
+    finally:
+        strings_mod._c_host_candidates = saved
+
+
+@needs_c
+def test_host_candidates_positive_and_benign() -> None:
+    table = ["api.faceunity.com", "sdk.example.cn", "a.b", "Api.Example.com", "x.com:8080", "example.com\n",
+             "中文.com", "com.example.MainActivity", "tts.baidu.com", "-bad-.com", "foo.co"]
+    assert _hosts(table, True) == _hosts(table, False)
+    assert {"api.faceunity.com", "sdk.example.cn", "tts.baidu.com", "foo.co"} <= set(_hosts(table, True))
+    assert "com.example.MainActivity" not in _hosts(table, True)
+
+
+@needs_c
+@fuzz(300)
+@given(st.lists(st.one_of(
+    st.text(alphabet="abcz09.-:A/é中\n", max_size=30),
+    st.from_regex(r"[a-z0-9]{1,8}(\.[a-z0-9\-]{1,8}){1,3}\.(com|cn|ai|io)", fullmatch=True),
+), max_size=40))
+def test_host_candidates_equal_on_generated_tables(table: list[str]) -> None:
+    assert _hosts(table, True) == _hosts(table, False)
