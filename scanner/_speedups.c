@@ -11,6 +11,7 @@
  * Input is hostile: every offset is checked against the buffer before it is read, errors are ValueError with
  * the same message the Python twin gives, and nothing here writes outside its own allocations.
  */
+#define _GNU_SOURCE /* memmem */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
@@ -334,10 +335,104 @@ static PyObject *host_candidates(PyObject *self, PyObject *seq)
     return out;
 }
 
+PyDoc_STRVAR(split_ascii_doc,
+"split_ascii(strings, sep) -> (ascii_text, others)\n\n"
+"The pure-ASCII strings joined by the one-character ASCII ``sep`` into one compact (1 byte per char) str,\n"
+"and the list of the other strings. One astral character would otherwise make the whole joined table\n"
+"4 bytes per char and every search over it 4x slower.");
+
+static PyObject *split_ascii(PyObject *self, PyObject *args)
+{
+    PyObject *seq, *sep;
+    if (!PyArg_ParseTuple(args, "OU:split_ascii", &seq, &sep))
+        return NULL;
+    if (PyUnicode_GET_LENGTH(sep) != 1 || PyUnicode_READ_CHAR(sep, 0) > 127) {
+        PyErr_SetString(PyExc_ValueError, "sep must be one ASCII character");
+        return NULL;
+    }
+    const unsigned char sepc = (unsigned char)PyUnicode_READ_CHAR(sep, 0);
+    PyObject *fast = PySequence_Fast(seq, "split_ascii expects a sequence of str");
+    if (fast == NULL)
+        return NULL;
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(fast);
+    PyObject **items = PySequence_Fast_ITEMS(fast);
+    PyObject *others = PyList_New(0), *text = NULL, *result = NULL;
+    Py_ssize_t total = 0, n_ascii = 0;
+    if (others == NULL)
+        goto done;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *s = items[i];
+        if (!PyUnicode_Check(s)) {
+            PyErr_SetString(PyExc_TypeError, "split_ascii expects str items");
+            goto done;
+        }
+        if (PyUnicode_IS_ASCII(s)) {
+            total += PyUnicode_GET_LENGTH(s);
+            n_ascii++;
+        } else if (PyList_Append(others, s) < 0) {
+            goto done;
+        }
+    }
+    text = PyUnicode_New(total + (n_ascii ? n_ascii - 1 : 0), 127);
+    if (text == NULL)
+        goto done;
+    unsigned char *o = PyUnicode_1BYTE_DATA(text);
+    Py_ssize_t k = 0;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *s = items[i];
+        if (!PyUnicode_IS_ASCII(s))
+            continue;
+        if (k++)
+            *o++ = sepc;
+        Py_ssize_t n = PyUnicode_GET_LENGTH(s);
+        memcpy(o, PyUnicode_1BYTE_DATA(s), (size_t)n);
+        o += n;
+    }
+    result = PyTuple_Pack(2, text, others);
+done:
+    Py_XDECREF(text);
+    Py_XDECREF(others);
+    Py_DECREF(fast);
+    return result;
+}
+
+PyDoc_STRVAR(ascii_needles_doc,
+"ascii_needles(text, needles) -> int\n\n"
+"Bit i is set when needles[i] occurs in text; glibc memmem is ~3x faster than ``in`` on ASCII text.\n"
+"Only for pure-ASCII text and ASCII needles (at most 64); returns -1 otherwise, and the caller uses ``in``.");
+
+static PyObject *ascii_needles(PyObject *self, PyObject *args)
+{
+    PyObject *text, *needles;
+    if (!PyArg_ParseTuple(args, "UO!:ascii_needles", &text, &PyTuple_Type, &needles))
+        return NULL;
+    Py_ssize_t k = PyTuple_GET_SIZE(needles);
+    if (!PyUnicode_IS_ASCII(text) || k > 64)
+        return PyLong_FromLong(-1);
+    const unsigned char *nd[64];
+    Py_ssize_t nl[64];
+    for (Py_ssize_t i = 0; i < k; i++) {
+        PyObject *n = PyTuple_GET_ITEM(needles, i);
+        if (!PyUnicode_Check(n) || !PyUnicode_IS_ASCII(n) || PyUnicode_GET_LENGTH(n) == 0)
+            return PyLong_FromLong(-1);
+        nd[i] = PyUnicode_1BYTE_DATA(n);
+        nl[i] = PyUnicode_GET_LENGTH(n);
+    }
+    const unsigned char *t = PyUnicode_1BYTE_DATA(text);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    uint64_t found = 0;
+    for (Py_ssize_t i = 0; i < k; i++) /* glibc's memmem: a two-byte hash skip loop, several GB/s */
+        if (memmem(t, (size_t)n, nd[i], (size_t)nl[i]) != NULL)
+            found |= (uint64_t)1 << i;
+    return PyLong_FromUnsignedLongLong(found);
+}
+
 static PyMethodDef methods[] = {
     {"dex_tables", dex_tables, METH_VARARGS, dex_tables_doc},
     {"arsc_pool", arsc_pool, METH_VARARGS, arsc_pool_doc},
     {"host_candidates", host_candidates, METH_O, host_candidates_doc},
+    {"split_ascii", split_ascii, METH_VARARGS, split_ascii_doc},
+    {"ascii_needles", ascii_needles, METH_VARARGS, ascii_needles_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -159,14 +159,16 @@ def read_tables(data: bytes, header: DexHeader, locator: str = "") -> tuple[list
         raise DexFormatError(str(exc), locator, "dex") from None
 
 
-def read_dex(data: bytes, locator: str) -> DexFile:
-    """Read one DEX file into a :class:`DexFile` (classes and referenced types dotted; strings verbatim)."""
+def read_dex(data: bytes, locator: str, sha256: str | None = None) -> DexFile:
+    """Read one DEX file into a :class:`DexFile` (classes and referenced types dotted; strings verbatim).
+
+    ``sha256``: the file's hash when the caller already has it (the prefetch worker hashes off this thread)."""
     header = read_header(data, locator)
     strings, defined, referenced = read_tables(data, header, locator)
     return DexFile(
         locator=locator,
         size=len(data),
-        sha256=hashlib.sha256(data).hexdigest(),
+        sha256=sha256 or hashlib.sha256(data).hexdigest(),
         version=header.version,
         classes=tuple(sorted(set(defined))),
         referenced_types=tuple(sorted(set(referenced))),

@@ -246,6 +246,10 @@ def freeze(art: Artifact, acc: AppAccumulator) -> Inventory:
         name=man.label if man else None,
     )
     certs = list(dict.fromkeys(acc.certificates))
+    # Code members are parsed after the light ones (scanner.apk): list DEX and libraries in entry order.
+    pos = {e.path: i for i, e in enumerate(acc.entries)}
+    acc.dex.sort(key=lambda d: pos.get(d.locator, len(pos)))
+    acc.native_libs.sort(key=lambda lib: pos.get(lib.path, len(pos)))
     return Inventory(
         artifact=art,
         manifest=man,

@@ -13,10 +13,14 @@ from dataclasses import dataclass, field
 
 from scanner.model import Located, StringsOfInterest
 
-try:  # the compiled twin of the host-name pre-filter (scanner/_speedups.c)
+try:  # compiled twins of the host-name pre-filter and the ASCII split (scanner/_speedups.c)
     from scanner._speedups import host_candidates as _c_host_candidates
+    from scanner._speedups import ascii_needles as _c_ascii_needles
+    from scanner._speedups import split_ascii as _c_split_ascii
 except ImportError:  # pragma: no cover - built by `pip install`; absent only without a C compiler
     _c_host_candidates = None
+    _c_split_ascii = None
+    _c_ascii_needles = None
 
 _URL = r"(?:https?|wss?)://[A-Za-z0-9\-._~%]+(?::\d{1,5})?(?:[/?#][A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%{}|^]*)?"
 _SUANBEI = r"网信算备\s*(?:[:：]\s*)?[0-9Xx*＊]{6,24}\s*号"  # not \s*[:：]?\s*: quadratic on long blank runs
@@ -43,6 +47,20 @@ _GENAI_HEAD = re.compile(r"(?<![A-Za-z0-9])[A-Z][A-Za-z]+-[A-Za-z0-9]+$")
 _BEIAN_RX = re.compile(_BEIAN)
 _AIGC_RX = re.compile(_AIGC)
 _AIGC_KEYS = ("tc260", "TC260", "ContentProducer", "ReservedCode1", "PropagateID", "trainedAlgorithmicMedia", "c2pa.")
+# The ASCII literals that gate the scans below, tested in one pass over ASCII text (scanner/_speedups.c).
+_GATES = ("://", "-20", "-19", "beian", *_AIGC_KEYS)
+_G_URL, _G_20, _G_19, _G_BEIAN = 0, 1, 2, 3
+_G_AIGC = range(4, len(_GATES))
+
+
+def _gates(text: str) -> int:
+    """Bit i set when ``_GATES[i]`` occurs in ``text``."""
+    mask = _c_ascii_needles(text, _GATES) if _c_ascii_needles is not None else -1
+    if mask < 0:
+        mask = sum(1 << i for i, g in enumerate(_GATES) if g in text)
+    return int(mask)
+
+
 _LABEL_HEAD = re.compile(r"(?:(?:以上内容|本内容|内容)?由\s*)?(?:AI|ai|ＡＩ|人工智能)\s*$")
 _HOSTLIKE = re.compile(
     r"^(?:[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?\.)+(?:com|cn|net|org|io|ai|tech|top|xyz|cc|me|co|app|dev|info|biz"
@@ -74,7 +92,8 @@ class StringCollector:
     def scan_text(self, text: str, locator: str) -> None:
         """Scan one blob of text (a joined string table, a JS file…)."""
         find = text.find
-        pos = find("://")
+        gates = _gates(text)
+        pos = find("://") if gates & (1 << _G_URL) else -1
         run = (-1, -1)  # the last path run matched: a URL whose path starts inside it ends where it ends
         while pos >= 0:
             head = _SCHEME.search(text, max(0, pos - 5), pos)
@@ -100,15 +119,15 @@ class StringCollector:
             for m in _ICP_RX.finditer(text):
                 if m.start() > 0 and text[m.start() - 1] in _PROVINCES:
                     self._add("filings", re.sub(r"\s+", "", text[m.start() - 1 : m.end()]), locator)
-        if "-20" in text or "-19" in text:
+        if gates & ((1 << _G_20) | (1 << _G_19)):
             for m in _GENAI_TAIL.finditer(text):
                 h = _GENAI_HEAD.search(text, max(0, m.start() - 80), m.start())
                 if h:
                     self._add("filings", text[h.start() : m.end()], locator)
-        if "beian" in text or "备案" in text:
+        if gates & (1 << _G_BEIAN) or "备案" in text:
             for m in _BEIAN_RX.finditer(text):
                 self._add("beian_links", m.group(), locator)
-        if any(k in text for k in _AIGC_KEYS):
+        if any(gates & (1 << i) for i in _G_AIGC):
             for m in _AIGC_RX.finditer(text):
                 self._add("aigc_markers", m.group(), locator)
         for word in ("生成", "合成", "创作"):
@@ -120,9 +139,21 @@ class StringCollector:
                 pos = find(word, pos + 2)
 
     def scan_strings(self, strings: Iterable[str], locator: str) -> None:
-        """Scan a table of strings: one pass over the joined table, plus whole strings that are host names."""
+        """Scan a table of strings: one pass over the joined table, plus whole strings that are host names.
+
+        Pure-ASCII strings are joined apart from the rest: one emoji anywhere would make the whole joined
+        table four bytes per character, and every search over it four times slower. (Matches never span
+        two table strings by design; adjacency in a string table is an accident of sorting.)
+        """
         table = strings if isinstance(strings, (list, tuple)) else list(strings)
-        self.scan_text("\n".join(table), locator)
+        if _c_split_ascii is not None:
+            text, others = _c_split_ascii(table, "\n")
+        else:
+            text = "\n".join(s for s in table if s.isascii())
+            others = [s for s in table if not s.isascii()]
+        self.scan_text(text, locator)
+        if others:
+            self.scan_text("\n".join(others), locator)
         match = _HOSTLIKE.match
         if _c_host_candidates is not None:  # a strict superset of the gate below, in C; the regex decides
             for s in _c_host_candidates(table):

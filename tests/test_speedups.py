@@ -223,3 +223,24 @@ def test_host_candidates_positive_and_benign() -> None:
 ), max_size=40))
 def test_host_candidates_equal_on_generated_tables(table: list[str]) -> None:
     assert _hosts(table, True) == _hosts(table, False)
+
+
+@needs_c
+@fuzz(300)
+@given(st.text(alphabet="abc:/-029TC6pa.n中\n", max_size=200), st.booleans())
+def test_ascii_needles_equal_to_in(text: str, ascii_only: bool) -> None:
+    if ascii_only:
+        text = text.encode("ascii", "ignore").decode()
+    mask = strings_mod._c_ascii_needles(text, strings_mod._GATES)
+    expect = sum(1 << i for i, g in enumerate(strings_mod._GATES) if g in text)
+    assert mask == (expect if text.isascii() else -1)
+
+
+@needs_c
+@fuzz(200)
+@given(st.lists(st.text(max_size=12), max_size=30))
+def test_split_ascii_equal_to_python(table: list[str]) -> None:
+    text, others = strings_mod._c_split_ascii(table, "\n")
+    assert text == "\n".join(s for s in table if s.isascii())
+    assert others == [s for s in table if not s.isascii()]
+    assert text.isascii()
