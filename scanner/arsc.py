@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import struct
 
-from androguard.core.axml import StringBlock
-
 try:  # the compiled twin of pool_strings' loop (scanner/_speedups.c)
     from scanner._speedups import arsc_pool as _c_arsc_pool
 except ImportError:  # pragma: no cover - built by `pip install`; absent only without a C compiler
@@ -22,20 +20,6 @@ _STRING_POOL = 0x0001
 _PACKAGE = 0x0200
 _TYPE = 0x0201
 _NO_ENTRY = 0xFFFFFFFF
-
-
-def _string_pool(buf: bytes, off: int) -> StringBlock | None:
-    import io
-
-    try:
-        from androguard.core.axml import ARSCHeader
-
-        b = io.BufferedReader(io.BytesIO(buf))
-        b.seek(off)
-        header = ARSCHeader(b, expected_type=_STRING_POOL)
-        return StringBlock(b, header)
-    except Exception:
-        return None
 
 
 def _chunk(buf: bytes, off: int) -> tuple[int, int, int] | None:
@@ -56,7 +40,7 @@ def resolve_string(arsc: bytes, res_id: int, depth: int = 0) -> str | None:
         return None
     pkg_id, type_id, entry_id = res_id >> 24, (res_id >> 16) & 0xFF, res_id & 0xFFFF
     off = top[1]
-    pool: StringBlock | None = None
+    pool: int | None = None  # offset of the global string pool chunk
     candidates: list[tuple[bool, int, int]] = []  # (is_default, value_type, data)
     while off < len(arsc):
         ch = _chunk(arsc, off)
@@ -64,7 +48,7 @@ def resolve_string(arsc: bytes, res_id: int, depth: int = 0) -> str | None:
             break
         typ, hsize, size = ch
         if typ == _STRING_POOL and pool is None:
-            pool = _string_pool(arsc, off)
+            pool = off
         elif typ == _PACKAGE and off + 12 <= len(arsc):
             (pid,) = struct.unpack_from("<I", arsc, off + 8)
             if pid == pkg_id:
@@ -86,10 +70,7 @@ def resolve_string(arsc: bytes, res_id: int, depth: int = 0) -> str | None:
     candidates.sort(key=lambda c: not c[0])
     is_default, vtype, data = candidates[0]
     if vtype == 0x03:
-        try:
-            return str(pool.getString(data))
-        except Exception:
-            return None
+        return pool_string(arsc, pool, data)
     if vtype == 0x01 and data:
         return resolve_string(arsc, data, depth + 1)
     return None
@@ -144,6 +125,35 @@ def _len8(buf: bytes, pos: int) -> tuple[int, int]:
     return n, pos + 1
 
 
+def pool_string(buf: bytes, off: int, index: int) -> str | None:
+    """String ``index`` of the ResStringPool chunk at ``off`` (None when out of range or unreadable); decoded
+    like :func:`pool_strings`, without building androguard's StringBlock for the whole pool."""
+    ch = _chunk(buf, off)
+    if ch is None or ch[0] != _STRING_POOL or off + 28 > len(buf):
+        return None
+    _, hsize, size = ch
+    count, _styles, flags, strings_start = struct.unpack_from("<IIII", buf, off + 8)
+    if index >= count or off + hsize + 4 * index + 4 > off + size:
+        return None
+    (o,) = struct.unpack_from("<I", buf, off + hsize + 4 * index)
+    # The one-entry view of the offset table: same decoding rules as the whole-pool reader.
+    return _decode_at(buf, off + strings_start + o, off + size, bool(flags & 0x100))
+
+
+def _decode_at(buf: bytes, p: int, end: int, utf8: bool) -> str:
+    if p >= end:
+        return ""
+    try:
+        if utf8:
+            _, p = _len8(buf, p)  # utf-16 length, unused
+            n, p = _len8(buf, p)
+            return buf[p : min(end, p + n)].decode("utf-8", "replace")
+        n, p = _len16(buf, p)
+        return buf[p : min(end, p + 2 * n)].decode("utf-16-le", "replace")
+    except (IndexError, struct.error):
+        return ""
+
+
 def _len16(buf: bytes, pos: int) -> tuple[int, int]:
     (n,) = struct.unpack_from("<H", buf, pos)
     if n & 0x8000:
@@ -172,21 +182,4 @@ def pool_strings(buf: bytes, off: int, limit: int = 200_000, compiled: bool = Tr
     if compiled and _c_arsc_pool is not None:
         return _c_arsc_pool(buf, table, min(count, limit), base, end, utf8)  # type: ignore[no-any-return]
     offsets = struct.unpack_from(f"<{min(count, limit)}I", buf, table)
-    out: list[str] = []
-    for o in offsets:
-        p = base + o
-        if p >= end:
-            out.append("")
-            continue
-        try:
-            if utf8:
-                _, p = _len8(buf, p)  # utf-16 length, unused
-                n, p = _len8(buf, p)
-                raw = buf[p : min(end, p + n)]
-                out.append(raw.decode("utf-8", "replace"))
-            else:
-                n, p = _len16(buf, p)
-                out.append(buf[p : min(end, p + 2 * n)].decode("utf-16-le", "replace"))
-        except (IndexError, struct.error):
-            out.append("")
-    return out
+    return [_decode_at(buf, base + o, end, utf8) for o in offsets]

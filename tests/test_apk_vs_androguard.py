@@ -39,3 +39,21 @@ def test_matches_androguard(path: Path) -> None:
     assert (man.version_name if man else None) == vname
     assert (man.version_code if man else None) == vcode
     assert set(man.permissions if man else ()) == perms
+
+
+@pytest.mark.skipif(not APKS, reason="../shared/samples is not present")
+@pytest.mark.parametrize("path", APKS, ids=lambda p: p.name)
+def test_label_matches_androguard(path: Path) -> None:
+    """Our one-entry resource lookup gives the label androguard's full ARSC parse gives."""
+    from androguard.core.apk import APK
+    from loguru import logger
+
+    logger.disable("androguard")
+    try:
+        expected = APK(str(path)).get_app_name()
+    except Exception:  # androguard cannot resolve some labels; nothing to compare then
+        pytest.skip("androguard cannot resolve this label")
+    inv = read_artifact(path)
+    label = inv.manifest.label if inv.manifest else None
+    if expected and not expected.startswith("@"):
+        assert label == expected
