@@ -11,6 +11,7 @@ setup(
         Extension(
             "scanner._speedups",
             ["scanner/_speedups.c"],
+            libraries=["z", "crypto"],  # zlib and OpenSSL's libcrypto, which CPython itself links
             optional=True,
             extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
         )

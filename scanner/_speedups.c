@@ -14,8 +14,12 @@
 #define _GNU_SOURCE /* memmem */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
+#include <openssl/evp.h>
 
 static inline uint32_t rd32(const unsigned char *p)
 {
@@ -427,12 +431,221 @@ static PyObject *ascii_needles(PyObject *self, PyObject *args)
     return PyLong_FromUnsignedLongLong(found);
 }
 
+/* ---- background inflate + SHA-256 of one zip member (no GIL) --------------------------------------------
+ *
+ * CPython's zlib and ISA-L bindings release the GIL around each inflate() but take it back after every
+ * output block, so a Python worker thread inflating a DEX convoys behind the parsing thread and runs
+ * almost serially (measured). This job runs zlib and SHA-256 on its own pthread from start to end and
+ * touches no Python object there; the Python side only starts it and collects the bytes.
+ */
+typedef struct {
+    PyObject_HEAD
+    Py_buffer view;
+    int have_view;
+    pthread_t thread;
+    int running; /* started and not yet joined */
+    Py_ssize_t start, csize, limit;
+    int deflated;
+    unsigned char *out;
+    size_t out_len, out_cap;
+    int eof, zerr, oom;
+    char msg[160];
+    unsigned char digest[32];
+} InflateJob;
+
+static void *job_run(void *arg)
+{
+    InflateJob *j = (InflateJob *)arg;
+    const unsigned char *src = (const unsigned char *)j->view.buf + j->start;
+    size_t limit = (size_t)j->limit;
+    if (!j->deflated) { /* stored (or an unknown method read as stored, like Android) */
+        size_t n = (size_t)j->csize < limit ? (size_t)j->csize : limit;
+        j->out = malloc(n ? n : 1);
+        if (j->out == NULL) { j->oom = 1; return NULL; }
+        memcpy(j->out, src, n);
+        j->out_len = n;
+    } else {
+        z_stream zs;
+        memset(&zs, 0, sizeof zs);
+        if (inflateInit2(&zs, -15) != Z_OK) { j->oom = 1; return NULL; }
+        size_t cap = j->out_cap < limit ? j->out_cap : limit;
+        if (cap == 0) cap = 1;
+        j->out = malloc(cap);
+        if (j->out == NULL) { inflateEnd(&zs); j->oom = 1; return NULL; }
+        size_t fed = 0, total = (size_t)j->csize;
+        for (;;) {
+            if (zs.avail_in == 0 && fed < total) {
+                size_t chunk = total - fed < (1u << 30) ? total - fed : (1u << 30);
+                zs.next_in = (Bytef *)(src + fed);
+                zs.avail_in = (uInt)chunk;
+                fed += chunk;
+            }
+            if (j->out_len == cap) {
+                if (cap >= limit) break; /* max_length reached, like zlib's decompress(data, max_length) */
+                size_t ncap = cap * 2 < limit ? cap * 2 : limit;
+                unsigned char *nb = realloc(j->out, ncap);
+                if (nb == NULL) { j->oom = 1; break; }
+                j->out = nb;
+                cap = ncap;
+            }
+            size_t room = cap - j->out_len;
+            zs.next_out = j->out + j->out_len;
+            zs.avail_out = (uInt)(room < (1u << 30) ? room : (1u << 30));
+            uInt before = zs.avail_out;
+            int ret = inflate(&zs, Z_NO_FLUSH);
+            j->out_len += before - zs.avail_out;
+            if (ret == Z_STREAM_END) { j->eof = 1; break; }
+            if (ret == Z_OK) continue;
+            if (ret == Z_BUF_ERROR) { /* no progress: input exhausted (truncated entry) unless output is full */
+                if (zs.avail_out == 0 || (zs.avail_in == 0 && fed < total)) continue;
+                break;
+            }
+            j->zerr = ret; /* same wording as CPython's zlib.error */
+            const char *why = zs.msg ? zs.msg : ret == Z_DATA_ERROR ? "invalid input data"
+                              : ret == Z_STREAM_ERROR ? "inconsistent stream state" : "library error";
+            snprintf(j->msg, sizeof j->msg, "Error %d while decompressing data: %.120s", ret, why);
+            break;
+        }
+        inflateEnd(&zs);
+    }
+    if (!j->oom && !j->zerr) {
+        unsigned int dlen = 0;
+        if (EVP_Digest(j->out, j->out_len, j->digest, &dlen, EVP_sha256(), NULL) != 1 || dlen != 32)
+            j->oom = 1;
+    }
+    return NULL;
+}
+
+static void job_join(InflateJob *j)
+{
+    if (j->running) {
+        Py_BEGIN_ALLOW_THREADS
+        pthread_join(j->thread, NULL);
+        Py_END_ALLOW_THREADS
+        j->running = 0;
+    }
+}
+
+static void job_release(InflateJob *j)
+{
+    job_join(j);
+    free(j->out);
+    j->out = NULL;
+    if (j->have_view) {
+        PyBuffer_Release(&j->view);
+        j->have_view = 0;
+    }
+}
+
+static void job_dealloc(InflateJob *j)
+{
+    job_release(j);
+    Py_TYPE(j)->tp_free((PyObject *)j);
+}
+
+static PyObject *job_result(InflateJob *j, PyObject *unused)
+{
+    job_join(j);
+    if (!j->have_view && j->out == NULL) {
+        PyErr_SetString(PyExc_ValueError, "inflate job already closed");
+        return NULL;
+    }
+    if (j->oom) {
+        job_release(j);
+        return PyErr_NoMemory();
+    }
+    PyObject *r;
+    if (j->zerr) {
+        r = Py_BuildValue("(OOOs)", Py_None, Py_None, Py_False, j->msg);
+    } else {
+        char hex[65];
+        for (int i = 0; i < 32; i++)
+            snprintf(hex + 2 * i, 3, "%02x", j->digest[i]);
+        PyObject *data = PyBytes_FromStringAndSize((const char *)j->out, (Py_ssize_t)j->out_len);
+        r = data ? Py_BuildValue("(NsOO)", data, hex, j->eof ? Py_True : Py_False, Py_None) : NULL;
+    }
+    job_release(j);
+    return r;
+}
+
+static PyObject *job_close(InflateJob *j, PyObject *unused)
+{
+    job_release(j);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef job_methods[] = {
+    {"result", (PyCFunction)job_result, METH_NOARGS,
+     "result() -> (data | None, sha256 hex | None, eof, zlib error message | None); waits without the GIL."},
+    {"close", (PyCFunction)job_close, METH_NOARGS, "Wait for the thread and drop the buffer (idempotent)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject InflateJobType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "scanner._speedups.InflateJob",
+    .tp_basicsize = sizeof(InflateJob),
+    .tp_dealloc = (destructor)job_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A zip member being inflated and hashed on a native thread (see inflate_job).",
+    .tp_methods = job_methods,
+};
+
+PyDoc_STRVAR(inflate_job_doc,
+"inflate_job(buf, start, csize, deflated, limit, expect) -> InflateJob\n\n"
+"Start inflating (raw deflate) or copying ``buf[start:start+csize]`` on a native thread, keeping at most\n"
+"``limit`` output bytes, then SHA-256 of the output. ``expect`` sizes the first output buffer (the declared\n"
+"size; it may lie). ``buf`` stays exported (an mmap cannot close) until result() or close().");
+
+static PyObject *inflate_job(PyObject *self, PyObject *args)
+{
+    PyObject *buf;
+    Py_ssize_t start, csize, limit, expect;
+    int deflated;
+    if (!PyArg_ParseTuple(args, "Onnpnn:inflate_job", &buf, &start, &csize, &deflated, &limit, &expect))
+        return NULL;
+    InflateJob *j = PyObject_New(InflateJob, &InflateJobType);
+    if (j == NULL)
+        return NULL;
+    j->have_view = 0;
+    j->running = 0;
+    j->out = NULL;
+    j->out_len = 0;
+    j->eof = j->zerr = j->oom = 0;
+    j->msg[0] = 0;
+    if (PyObject_GetBuffer(buf, &j->view, PyBUF_SIMPLE) < 0) {
+        Py_DECREF(j);
+        return NULL;
+    }
+    j->have_view = 1;
+    if (start < 0 || csize < 0 || limit < 0 || start > j->view.len || csize > j->view.len - start) {
+        Py_DECREF(j);
+        PyErr_SetString(PyExc_ValueError, "member data lies outside the buffer");
+        return NULL;
+    }
+    j->start = start;
+    j->csize = csize;
+    j->limit = limit;
+    j->deflated = deflated;
+    j->out_cap = expect > 0 ? (size_t)expect + 1 : 65536;
+    if (j->out_cap > ((size_t)64 << 20)) /* a lying header must not reserve gigabytes up front */
+        j->out_cap = (size_t)64 << 20;
+    if (pthread_create(&j->thread, NULL, job_run, j) != 0) {
+        Py_DECREF(j);
+        PyErr_SetString(PyExc_OSError, "cannot start an inflate thread");
+        return NULL;
+    }
+    j->running = 1;
+    return (PyObject *)j;
+}
+
 static PyMethodDef methods[] = {
     {"dex_tables", dex_tables, METH_VARARGS, dex_tables_doc},
     {"arsc_pool", arsc_pool, METH_VARARGS, arsc_pool_doc},
     {"host_candidates", host_candidates, METH_O, host_candidates_doc},
     {"split_ascii", split_ascii, METH_VARARGS, split_ascii_doc},
     {"ascii_needles", ascii_needles, METH_VARARGS, ascii_needles_doc},
+    {"inflate_job", inflate_job, METH_VARARGS, inflate_job_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -441,4 +654,9 @@ static struct PyModuleDef module = {
     "Compiled twins of the inventory's per-string loops (see scanner/_speedups.c).", -1, methods, NULL, NULL, NULL, NULL,
 };
 
-PyMODINIT_FUNC PyInit__speedups(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__speedups(void)
+{
+    if (PyType_Ready(&InflateJobType) < 0)
+        return NULL;
+    return PyModule_Create(&module);
+}

@@ -8,12 +8,9 @@ are read further, each within the artifact's :class:`~scanner.zipread.Budget`.
 from __future__ import annotations
 
 import hashlib
-import os
 import posixpath
 import re
-import sys
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from scanner.aab import parse_proto_manifest
@@ -34,7 +31,7 @@ from scanner.model import (
 from scanner.signing import signing_block_certificates, v1_certificates
 from scanner.sniff import MODEL_FORMATS, MODEL_SUFFIXES, TEXT_SUFFIXES, entropy, sniff
 from scanner.strings import StringCollector
-from scanner.zipread import Budget, Member, ZipArchive
+from scanner.zipread import AsyncRead, Budget, Member, ZipArchive
 
 _ROOT_DEX = re.compile(r"^classes\d*\.dex$")
 _AAB_DEX = re.compile(r"^[^/]+/dex/classes\d*\.dex$")
@@ -42,7 +39,6 @@ _V1_SIG = re.compile(r"^META-INF/[^/]+\.(RSA|DSA|EC)$", re.IGNORECASE)
 _ENTROPY_SAMPLE = 16384
 _HASH_MODEL_MAX = 256 * 1024**2
 _MAX_RESOURCE_STRING = 300
-_PREFETCH_MIN_BYTES = int(os.environ.get("SYNTHREVIEW_PREFETCH_MIN", 8 * 1024**2))
 _PLACEHOLDER = Entry("", 0, "", 0)  # where a deferred code member's entry goes back (compared by identity)
 
 
@@ -100,45 +96,38 @@ def detect_zip_kind(names: list[str]) -> str:
 
 
 class _Prefetch:
-    """Inflates and hashes the big members (DEX, native libraries) a few ahead in a worker thread.
+    """Inflates and hashes the code members (DEX, native libraries) a few ahead on native threads.
 
-    ISA-L/zlib and hashlib release the GIL, so the worker runs on the second core while this thread parses.
-    An inflate takes the GIL back after every output block, though, and under CPython's default 5 ms switch
-    interval the parsing thread's Python work starves it (the convoy effect: measured fully serial). The
-    interval is lowered to 0.5 ms while a prefetch runs and restored when it closes.
+    ``ZipArchive.read_async`` runs zlib and SHA-256 in C without the GIL, so the code inflates on the second
+    core while this thread sniffs the other members and parses the manifest. (A Python worker thread
+    measured no overlap: CPython's zlib and ISA-L bindings take the GIL back after every output block.)
+    The window bounds memory to a few members.
     """
 
     def __init__(self, za: ZipArchive, members: list[Member], window: int = 2) -> None:
         self.za = za
         self.queue = list(members)
         self.window = window
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inflate")
-        self.futures: dict[int, Future[tuple[bytes, str]]] = {}
-        self._interval = sys.getswitchinterval()
-        sys.setswitchinterval(min(self._interval, 0.0005))
+        self.pending: dict[int, AsyncRead] = {}
         self._fill()
-
-    def _job(self, m: Member) -> tuple[bytes, str]:
-        data = self.za.read(m)
-        return data, hashlib.sha256(data).hexdigest()
 
     def _fill(self) -> None:
-        while self.queue and len(self.futures) < self.window:
+        while self.queue and len(self.pending) < self.window:
             m = self.queue.pop(0)
-            self.futures[id(m)] = self.pool.submit(self._job, m)
+            self.pending[id(m)] = self.za.read_async(m)
 
-    def take(self, m: Member) -> Future[tuple[bytes, str]] | None:
+    def take(self, m: Member) -> AsyncRead | None:
         """The pending read of ``m`` (and start the next), or None when ``m`` was not prefetched."""
-        fut = self.futures.pop(id(m), None)
+        job = self.pending.pop(id(m), None)
         self._fill()
-        return fut
+        return job
 
     def close(self) -> None:
-        """Drop pending reads, stop the worker and restore the switch interval."""
-        for f in self.futures.values():
-            f.cancel()
-        self.pool.shutdown(wait=True, cancel_futures=True)
-        sys.setswitchinterval(self._interval)
+        """Wait for and drop reads never collected (they hold the artifact's buffer)."""
+        for job in self.pending.values():
+            job.close()
+        self.pending.clear()
+        self.queue.clear()
 
 
 class AndroidWalker:
@@ -268,9 +257,7 @@ class AndroidWalker:
         skip = self.skip if depth == 0 else frozenset()
         heavy = [m for m in za.members if not m.is_dir and m.name not in skip
                  and (dex_pattern.match(m.name) or m.name.endswith(".so"))]
-        # A worker thread pays off only for big code: each GIL hand-off costs up to a switch interval.
-        use = heavy and sum(m.usize for m in heavy) >= _PREFETCH_MIN_BYTES
-        outer, self.prefetch = self.prefetch, (_Prefetch(za, heavy) if use else None)
+        outer, self.prefetch = self.prefetch, (_Prefetch(za, heavy) if heavy else None)
         try:
             if head is not None:
                 head()

@@ -25,9 +25,12 @@ PARALLEL_MIN_BYTES = 8 * 1024**2
 
 
 def enabled() -> bool:
-    """On unless ``SYNTHREVIEW_PARALLEL=0`` or the machine is already saturated (load ≥ cores): batch scans run
-    each artifact in a confined worker that sets ``SYNTHREVIEW_NO_FORK``, so this serves single big reads."""
-    if os.environ.get("SYNTHREVIEW_PARALLEL", "1") == "0":
+    """Opt-in with ``SYNTHREVIEW_PARALLEL=1``, and then only while the machine is not saturated (load < cores).
+
+    Off by default since the code members inflate and hash on native threads (``ZipArchive.read_async``):
+    measured with bench/bench_inventory.py's machine, Yosemite.apk (24.6 MB) took 160 ms in one process and
+    209 ms with this worker; a 56 MB build of it with four times the code, 545 ms and 606 ms (medians)."""
+    if os.environ.get("SYNTHREVIEW_PARALLEL", "0") != "1":
         return False
     try:
         return os.getloadavg()[0] < (os.cpu_count() or 1)

@@ -10,6 +10,7 @@ every byte against the artifact's :class:`Budget`.
 
 from __future__ import annotations
 
+import hashlib
 import mmap
 import struct
 import threading
@@ -23,10 +24,14 @@ try:  # ISA-L's inflate is ~2x zlib's on APK entries (bench/bench_inventory.py);
 except ImportError:  # pragma: no cover - isal ships wheels for every platform CI uses
     _inflate_mod = zlib  # type: ignore[assignment]
     _INFLATE_ERRORS = (zlib.error,)
+try:  # inflate + SHA-256 on a native thread, without the GIL (scanner/_speedups.c)
+    from scanner._speedups import inflate_job as _c_inflate_job
+except ImportError:  # pragma: no cover - built by `pip install`; absent only without a C compiler
+    _c_inflate_job = None
 _ISAL_MIN = 16 * 1024  # compressed bytes from which ISA-L's faster inflate pays for its set-up
 from dataclasses import dataclass, field
 
-from scanner.errors import LimitExceeded, ZipFormatError
+from scanner.errors import LimitExceeded, ReadError, ZipFormatError
 from scanner.model import ScanError, ScanNote
 
 _EOCD = b"PK\x05\x06"
@@ -117,6 +122,7 @@ class ZipArchive:
         self.salvaged = False
         self.cd_offset = 0
         self._shift = 0
+        self._offsets: dict[int, int] = {}  # local header offset -> data offset (overlap check, then reads)
         self._parse()
 
     # -- structure -------------------------------------------------------------------------------------
@@ -311,27 +317,18 @@ class ZipArchive:
 
     def _data_offset(self, m: Member) -> int:
         pos = m.header_offset
-        if pos < 0 or pos + 30 > self.size or self.buf[pos : pos + 4] != _LFH:
+        hit = self._offsets.get(pos)
+        if hit is not None:
+            return hit
+        buf = self.buf
+        if pos < 0 or pos + 30 > self.size or buf[pos : pos + 4] != _LFH:
             raise ZipFormatError("local file header missing or out of range", f"{self.locator}!{m.name}", "zip")
-        nlen, elen = struct.unpack_from("<HH", self.buf, pos + 26)
-        return pos + 30 + nlen + elen
+        nlen, elen = struct.unpack_from("<HH", buf, pos + 26)
+        self._offsets[pos] = start = pos + 30 + nlen + elen
+        return start
 
-    def _raw(self, m: Member) -> tuple[bytes, bool]:
-        """The member's stored bytes and whether they are deflated (unknown methods count as stored)."""
-        start = self._data_offset(m)
-        loc = f"{self.locator}!{m.name}"
-        end = start + m.csize
-        if end > self.size:
-            raise ZipFormatError("entry data runs past the end of the file", loc, "zip")
-        raw = self.buf[start:end]
-        if m.method == 8:
-            return raw, True
-        if m.method != 0:
-            self._note(f"unknown compression method {m.method}; read as stored, like Android", loc)
-        return raw, False
-
-    def read(self, m: Member, max_bytes: int | None = None) -> bytes:
-        """The member's full content, within the per-entry and artifact byte limits."""
+    def _plan(self, m: Member, max_bytes: int | None) -> tuple[str, int, int, int, bool, int]:
+        """Checks before reading ``m``: (locator, cap, data start, compressed length, deflated, bomb limit)."""
         loc = f"{self.locator}!{m.name}"
         lim = self.budget.limits
         cap = min(lim.max_entry_bytes, self.budget.remaining())
@@ -345,25 +342,47 @@ class ZipArchive:
                 loc,
                 "limits",
             )
-        raw, deflated = self._raw(m)
+        start = self._data_offset(m)
+        if start + m.csize > self.size:
+            raise ZipFormatError("entry data runs past the end of the file", loc, "zip")
+        deflated = m.method == 8
+        if m.method not in (0, 8):
+            self._note(f"unknown compression method {m.method}; read as stored, like Android", loc)
+        # The declared size can lie: the ratio limit also bounds what the real compressed bytes may inflate to.
+        bomb = max(lim.ratio_floor, lim.max_ratio * m.csize)
+        return loc, cap, start, m.csize, deflated, bomb
+
+    def read(self, m: Member, max_bytes: int | None = None) -> bytes:
+        """The member's full content, within the per-entry and artifact byte limits."""
+        loc, cap, start, csize, deflated, bomb = self._plan(m, max_bytes)
+        raw = self.buf[start : start + csize]
         if not deflated:
-            data = bytes(raw[:cap])
-        else:
-            # The declared size can lie: the ratio limit also bounds what the real compressed bytes may inflate to.
-            bomb = max(lim.ratio_floor, lim.max_ratio * len(raw))
-            # ISA-L inflates ~2x faster but costs ~2 us more to set up: zlib for small entries.
-            d = (_inflate_mod if len(raw) >= _ISAL_MIN else zlib).decompressobj(-15)
-            try:
-                data = d.decompress(raw, min(cap, bomb) + 1)
-            except _INFLATE_ERRORS as exc:
-                # Android's installer would fail too; the entry is recorded as unreadable.
-                raise ZipFormatError(f"deflate stream is corrupt: {exc}", loc, "zip") from exc
+            return self._finish(m, loc, bytes(raw[:cap]), True, cap, bomb, deflated)
+        # ISA-L inflates ~2x faster but costs ~2 us more to set up: zlib for small entries.
+        d = (_inflate_mod if csize >= _ISAL_MIN else zlib).decompressobj(-15)
+        try:
+            data = d.decompress(raw, min(cap, bomb) + 1)
+        except _INFLATE_ERRORS as exc:
+            # Android's installer would fail too; the entry is recorded as unreadable.
+            raise ZipFormatError(f"deflate stream is corrupt: {exc}", loc, "zip") from exc
+        return self._finish(m, loc, data, d.eof, cap, bomb, deflated)
+
+    def read_async(self, m: Member) -> AsyncRead:
+        """Start reading and hashing ``m`` on a native thread (``scanner._speedups``); ``result()`` gives what
+        :meth:`read` gives plus the SHA-256, and raises what it raises. Without the extension it reads on
+        ``result()``. The job keeps the buffer exported: ``close()`` every one not collected."""
+        return AsyncRead(self, m)
+
+    def _finish(self, m: Member, loc: str, data: bytes, eof: bool, cap: int, bomb: int, deflated: bool) -> bytes:
+        """Limits and notes after reading ``m`` (shared by the in-thread and native-thread reads)."""
+        lim = self.budget.limits
+        if deflated:
             if len(data) > bomb:
-                raise LimitExceeded(f"entry inflates past {bomb} bytes from {len(raw)} (declared {m.usize}); over the "
+                raise LimitExceeded(f"entry inflates past {bomb} bytes from {m.csize} (declared {m.usize}); over the "
                                     f"compression ratio limit {lim.max_ratio}:1 (zip bomb?)", loc, "limits")
             if len(data) > cap:
                 raise LimitExceeded(f"entry inflates past {cap} bytes (declared {m.usize})", loc, "limits")
-            if not d.eof and m.method == 8:
+            if not eof:
                 self._note("deflate stream ends early (truncated entry)", loc)
         self.budget.charge(len(data), loc)
         if m.usize != len(data) and not (m.flags & 0x08 and m.usize == 0):
@@ -392,6 +411,44 @@ class ZipArchive:
         except _INFLATE_ERRORS:
             return out
         return out[:n]
+
+
+class AsyncRead:
+    """A member read started by :meth:`ZipArchive.read_async`."""
+
+    def __init__(self, za: ZipArchive, m: Member) -> None:
+        self.za, self.m = za, m
+        self._job = None
+        self._plan: tuple[str, int, int, int, bool, int] | None = None
+        self._error: Exception | None = None
+        if _c_inflate_job is None:
+            return
+        try:
+            self._plan = loc, cap, start, csize, deflated, bomb = za._plan(m, None)
+            limit = min(cap, bomb) + 1 if deflated else cap
+            self._job = _c_inflate_job(za.buf, start, csize, deflated, limit, m.usize)
+        except (ReadError, ValueError, OSError) as exc:
+            self._error = exc
+
+    def result(self) -> tuple[bytes, str]:
+        """(content, sha256 hex); raises the read's LimitExceeded/ZipFormatError."""
+        if self._error is not None:
+            raise self._error
+        if self._job is None or self._plan is None:
+            data = self.za.read(self.m)
+            return data, hashlib.sha256(data).hexdigest()
+        job, self._job = self._job, None
+        data, sha, eof, err = job.result()
+        loc, cap, _start, _csize, deflated, bomb = self._plan
+        if err is not None:
+            raise ZipFormatError(f"deflate stream is corrupt: {err}", loc, "zip")
+        return self.za._finish(self.m, loc, data, eof, cap, bomb, deflated), sha
+
+    def close(self) -> None:
+        """Wait for the native thread and release the buffer (the mmap can close then)."""
+        if self._job is not None:
+            self._job.close()
+            self._job = None
 
 
 def _decode_name(raw: bytes, flags: int) -> str:

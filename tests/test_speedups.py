@@ -244,3 +244,123 @@ def test_split_ascii_equal_to_python(table: list[str]) -> None:
     assert text == "\n".join(s for s in table if s.isascii())
     assert others == [s for s in table if not s.isascii()]
     assert text.isascii()
+
+
+# -- native-thread reads: ZipArchive.read_async equals ZipArchive.read ------------------------------------
+
+def _zip_of(members: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> bytes:
+    import io
+
+    b = io.BytesIO()
+    with zipfile.ZipFile(b, "w", method) as z:
+        for n, d in members.items():
+            z.writestr(n, d)
+    return b.getvalue()
+
+
+def _both_reads(buf: bytes) -> list[tuple[object, object]]:
+    import hashlib
+
+    from scanner.zipread import Budget, Limits, ZipArchive
+
+    out = []
+    for mode in ("sync", "async"):
+        try:
+            za = ZipArchive(buf, "x", Budget(Limits()))
+        except Exception as exc:  # noqa: BLE001 - the zip layer's own errors, compared by type
+            out.append(("open", type(exc).__name__))
+            continue
+        res = []
+        for m in za.members:
+            try:
+                if mode == "sync":
+                    d = za.read(m)
+                    res.append((d, hashlib.sha256(d).hexdigest()))
+                else:
+                    res.append(za.read_async(m).result())
+            except Exception as exc:  # noqa: BLE001
+                res.append((type(exc).__name__, getattr(exc, "message", str(exc))[:40]))
+        out.append((res, [n.message for n in za.notes]))
+    return list(zip(out[0:1], out[1:2]))
+
+
+@needs_c
+def test_read_async_equals_read_on_real_apks() -> None:
+    import hashlib
+
+    from scanner.zipread import Budget, Limits, ZipArchive
+
+    apks = sorted((FIX / "apk").rglob("*.apk"))
+    if SHARED.is_dir():
+        apks += sorted((SHARED / "apk").rglob("*.apk"))
+    checked = 0
+    for apk in apks:
+        buf = apk.read_bytes()
+        try:
+            za = ZipArchive(buf, "x", Budget(Limits()))
+        except Exception:  # noqa: BLE001 - not a zip at all (LFS pointer); nothing to read
+            continue
+        for m in za.members:
+            try:
+                want = za.read(m)
+            except Exception as exc:  # noqa: BLE001
+                with pytest.raises(type(exc)):
+                    za.read_async(m).result()
+                continue
+            assert za.read_async(m).result() == (want, hashlib.sha256(want).hexdigest()), (apk.name, m.name)
+            checked += 1
+    assert checked > 20
+
+
+@needs_c
+@fuzz(300)
+@given(st.data())
+def test_read_async_equals_read_on_mutations(data: st.DataObject) -> None:
+    payload = data.draw(st.sampled_from([b"", b"a" * 5000, bytes(range(256)) * 40, b"dex\n035\x00" + b"\x01" * 3000]))
+    buf = bytearray(_zip_of({"classes.dex": payload, "lib/arm64-v8a/libx.so": payload[::-1]},
+                            data.draw(st.sampled_from([zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED]))))
+    for _ in range(data.draw(st.integers(0, 6))):
+        pos = data.draw(st.integers(0, len(buf) - 1))
+        buf[pos] = data.draw(st.integers(0, 255))
+    if data.draw(st.booleans()):
+        del buf[data.draw(st.integers(0, len(buf))):]
+    sync, asyn = _both_reads(bytes(buf))[0]
+    assert sync == asyn
+
+
+@needs_c
+def test_read_async_bomb_is_refused_and_mmap_closes(tmp_path: Path) -> None:
+    """A member that lies about its size is cut at the ratio limit on the native thread too, and a job never
+    collected still lets the artifact's mmap close."""
+    import mmap
+    import zlib
+
+    from scanner.errors import LimitExceeded
+    from scanner.zipread import Budget, Limits, ZipArchive
+
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    bomb = c.compress(b"\0" * (64 * 1024**2)) + c.flush()
+    good = _zip_of({"classes.dex": b"x"})
+    # Patch the one member to carry the bomb's stream while declaring 1 byte (a lying header).
+    z = zipfile.ZipFile(__import__("io").BytesIO(good))
+    info = z.infolist()[0]
+    lfh = good[info.header_offset : info.header_offset + 30 + len(info.filename)]
+    import struct as _s
+
+    lfh = bytearray(lfh)
+    _s.pack_into("<II", lfh, 18, len(bomb), 1)
+    body = bytes(lfh) + bomb
+    cd = bytearray(good[z.start_dir : z.start_dir + 46 + len(info.filename)])
+    _s.pack_into("<II", cd, 20, len(bomb), 1)
+    eocd = _s.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, len(cd), len(body), 0)
+    path = tmp_path / "bomb.apk"
+    path.write_bytes(body + bytes(cd) + eocd)
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+        za = ZipArchive(buf, "x", Budget(Limits()))
+        m = za.members[0]
+        with pytest.raises(LimitExceeded):
+            za.read(m)
+        with pytest.raises(LimitExceeded):
+            za.read_async(m).result()
+        pending = za.read_async(m)
+        pending.close()  # without this, closing the mmap would raise BufferError
