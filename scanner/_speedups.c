@@ -20,6 +20,9 @@
 #include <string.h>
 #include <zlib.h>
 #include <openssl/evp.h>
+#ifdef SYNTH_HAVE_ISAL
+#include <isa-l/igzip_lib.h>
+#endif
 
 static inline uint32_t rd32(const unsigned char *p)
 {
@@ -445,7 +448,7 @@ typedef struct {
     pthread_t thread;
     int running; /* started and not yet joined */
     Py_ssize_t start, csize, limit;
-    int deflated;
+    int deflated, fast;
     unsigned char *out;
     size_t out_len, out_cap;
     int eof, zerr, oom;
@@ -464,6 +467,54 @@ static void *job_run(void *arg)
         if (j->out == NULL) { j->oom = 1; return NULL; }
         memcpy(j->out, src, n);
         j->out_len = n;
+#ifdef SYNTH_HAVE_ISAL
+    } else if (j->fast) { /* ISA-L: about twice zlib's speed; the same library python-isal binds (sync path) */
+        struct inflate_state *st = malloc(sizeof *st);
+        size_t cap = j->out_cap < limit ? j->out_cap : limit;
+        if (cap == 0) cap = 1;
+        j->out = malloc(cap);
+        if (st == NULL || j->out == NULL) { free(st); j->oom = 1; return NULL; }
+        isal_inflate_init(st);
+        st->crc_flag = ISAL_DEFLATE;
+        st->hist_bits = 0;
+        size_t fed = 0, total = (size_t)j->csize;
+        for (;;) {
+            if (st->avail_in == 0 && fed < total) {
+                size_t chunk = total - fed < (1u << 30) ? total - fed : (1u << 30);
+                st->next_in = (uint8_t *)(src + fed);
+                st->avail_in = (uint32_t)chunk;
+                fed += chunk;
+            }
+            if (j->out_len == cap) {
+                if (cap >= limit) break;
+                size_t ncap = cap * 2 < limit ? cap * 2 : limit;
+                unsigned char *nb = realloc(j->out, ncap);
+                if (nb == NULL) { j->oom = 1; break; }
+                j->out = nb;
+                cap = ncap;
+            }
+            size_t room = cap - j->out_len;
+            st->next_out = j->out + j->out_len;
+            st->avail_out = (uint32_t)(room < (1u << 30) ? room : (1u << 30));
+            uint32_t before_out = st->avail_out, before_in = st->avail_in;
+            int ret = isal_inflate(st);
+            j->out_len += before_out - st->avail_out;
+            if (ret < 0) {
+                j->zerr = ret;
+                const char *why = ret == ISAL_INVALID_BLOCK ? "Invalid deflate block found"
+                                  : ret == ISAL_INVALID_SYMBOL ? "Invalid deflate symbol found"
+                                  : ret == ISAL_INVALID_LOOKBACK ? "Invalid lookback distance found" : "Unknown error";
+                snprintf(j->msg, sizeof j->msg, "Error %d %s", ret, why);
+                break;
+            }
+            if (st->block_state == ISAL_BLOCK_FINISH) { j->eof = 1; break; }
+            if (st->avail_out == 0) continue;
+            if (st->avail_in == 0 && fed < total) continue;
+            if (st->avail_in == before_in && st->avail_out == before_out) break; /* no progress: truncated */
+            if (st->avail_in == 0) break; /* all input read, stream not finished: truncated entry */
+        }
+        free(st);
+#endif
     } else {
         z_stream zs;
         memset(&zs, 0, sizeof zs);
@@ -592,17 +643,18 @@ static PyTypeObject InflateJobType = {
 };
 
 PyDoc_STRVAR(inflate_job_doc,
-"inflate_job(buf, start, csize, deflated, limit, expect) -> InflateJob\n\n"
+"inflate_job(buf, start, csize, deflated, limit, expect, fast=False) -> InflateJob\n\n"
 "Start inflating (raw deflate) or copying ``buf[start:start+csize]`` on a native thread, keeping at most\n"
 "``limit`` output bytes, then SHA-256 of the output. ``expect`` sizes the first output buffer (the declared\n"
-"size; it may lie). ``buf`` stays exported (an mmap cannot close) until result() or close().");
+"size; it may lie). ``fast``: inflate with ISA-L where built with it (else zlib). ``buf`` stays exported (an\n"
+"mmap cannot close) until result() or close().");
 
 static PyObject *inflate_job(PyObject *self, PyObject *args)
 {
     PyObject *buf;
     Py_ssize_t start, csize, limit, expect;
-    int deflated;
-    if (!PyArg_ParseTuple(args, "Onnpnn:inflate_job", &buf, &start, &csize, &deflated, &limit, &expect))
+    int deflated, fast = 0;
+    if (!PyArg_ParseTuple(args, "Onnpnn|p:inflate_job", &buf, &start, &csize, &deflated, &limit, &expect, &fast))
         return NULL;
     InflateJob *j = PyObject_New(InflateJob, &InflateJobType);
     if (j == NULL)
@@ -627,6 +679,7 @@ static PyObject *inflate_job(PyObject *self, PyObject *args)
     j->csize = csize;
     j->limit = limit;
     j->deflated = deflated;
+    j->fast = fast;
     j->out_cap = expect > 0 ? (size_t)expect + 1 : 65536;
     if (j->out_cap > ((size_t)64 << 20)) /* a lying header must not reserve gigabytes up front */
         j->out_cap = (size_t)64 << 20;
@@ -658,5 +711,11 @@ PyMODINIT_FUNC PyInit__speedups(void)
 {
     if (PyType_Ready(&InflateJobType) < 0)
         return NULL;
-    return PyModule_Create(&module);
+    PyObject *m = PyModule_Create(&module);
+#ifdef SYNTH_HAVE_ISAL
+    if (m != NULL && PyModule_AddIntConstant(m, "HAVE_ISAL", 1) < 0) { Py_DECREF(m); return NULL; }
+#else
+    if (m != NULL && PyModule_AddIntConstant(m, "HAVE_ISAL", 0) < 0) { Py_DECREF(m); return NULL; }
+#endif
+    return m;
 }

@@ -426,7 +426,8 @@ class AsyncRead:
         try:
             self._plan = loc, cap, start, csize, deflated, bomb = za._plan(m, None)
             limit = min(cap, bomb) + 1 if deflated else cap
-            self._job = _c_inflate_job(za.buf, start, csize, deflated, limit, m.usize)
+            # Same library choice as read(): ISA-L from _ISAL_MIN compressed bytes, zlib below.
+            self._job = _c_inflate_job(za.buf, start, csize, deflated, limit, m.usize, csize >= _ISAL_MIN)
         except (ReadError, ValueError, OSError) as exc:
             self._error = exc
 
