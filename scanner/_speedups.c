@@ -692,6 +692,73 @@ static PyObject *inflate_job(PyObject *self, PyObject *args)
     return (PyObject *)j;
 }
 
+PyDoc_STRVAR(inflate_prefix_doc,
+"inflate_prefix(buf, start, end, n, step) -> bytes\n\n"
+"The first ``n`` bytes of the raw deflate stream in ``buf[start:end]``, fed ``step`` bytes at a time and\n"
+"stopping like scanner.zipread.ZipArchive.read_prefix's zlib loop (its specification): what the chunks\n"
+"before a corrupt one gave; nothing past the output limit. For sniffing every member of an archive.");
+
+static PyObject *inflate_prefix(PyObject *self, PyObject *args)
+{
+    Py_buffer view;
+    Py_ssize_t start, end, n, step;
+    if (!PyArg_ParseTuple(args, "y*nnnn:inflate_prefix", &view, &start, &end, &n, &step))
+        return NULL;
+    PyObject *result = NULL;
+    unsigned char *out = NULL;
+    if (start < 0 || end > view.len || n < 0 || step <= 0 || n > (1 << 24) || step > (1 << 24)) {
+        PyErr_SetString(PyExc_ValueError, "inflate_prefix: bad range");
+        goto done;
+    }
+    out = malloc(n ? (size_t)n : 1);
+    if (out == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    if (inflateInit2(&zs, -15) != Z_OK) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_ssize_t produced = 0, pos = start;
+    int eof = 0;
+    const unsigned char *b = (const unsigned char *)view.buf;
+    while (produced < n && pos < end && !eof) {
+        Py_ssize_t chunk_end = end < pos + step ? end : pos + step;
+        Py_ssize_t before = produced;
+        zs.next_in = (Bytef *)(b + pos);
+        zs.avail_in = (uInt)(chunk_end - pos);
+        zs.next_out = out + produced;
+        zs.avail_out = (uInt)(n - produced);
+        int failed = 0;
+        for (;;) { /* CPython's Decompress.decompress(data, max_length) loop */
+            int ret = inflate(&zs, Z_SYNC_FLUSH);
+            if (ret == Z_STREAM_END) { eof = 1; break; }
+            if (ret == Z_OK) {
+                if (zs.avail_out == 0 || zs.avail_in == 0) break;
+                continue;
+            }
+            if (ret == Z_BUF_ERROR) break; /* no progress possible: wants more input */
+            failed = 1; /* zlib.error: the chunk's output is dropped */
+            break;
+        }
+        if (failed) {
+            produced = before;
+            break;
+        }
+        produced = n - (Py_ssize_t)zs.avail_out;
+        pos += step;
+        if (!eof && zs.avail_in > 0) break; /* an unconsumed tail: the output limit was reached */
+    }
+    inflateEnd(&zs);
+    result = PyBytes_FromStringAndSize((const char *)out, produced);
+done:
+    free(out);
+    PyBuffer_Release(&view);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"dex_tables", dex_tables, METH_VARARGS, dex_tables_doc},
     {"arsc_pool", arsc_pool, METH_VARARGS, arsc_pool_doc},
@@ -699,6 +766,7 @@ static PyMethodDef methods[] = {
     {"split_ascii", split_ascii, METH_VARARGS, split_ascii_doc},
     {"ascii_needles", ascii_needles, METH_VARARGS, ascii_needles_doc},
     {"inflate_job", inflate_job, METH_VARARGS, inflate_job_doc},
+    {"inflate_prefix", inflate_prefix, METH_VARARGS, inflate_prefix_doc},
     {NULL, NULL, 0, NULL},
 };
 

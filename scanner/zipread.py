@@ -26,8 +26,10 @@ except ImportError:  # pragma: no cover - isal ships wheels for every platform C
     _INFLATE_ERRORS = (zlib.error,)
 try:  # inflate + SHA-256 on a native thread, without the GIL (scanner/_speedups.c)
     from scanner._speedups import inflate_job as _c_inflate_job
+    from scanner._speedups import inflate_prefix as _c_inflate_prefix
 except ImportError:  # pragma: no cover - built by `pip install`; absent only without a C compiler
     _c_inflate_job = None
+    _c_inflate_prefix = None
 _ISAL_MIN = 16 * 1024  # compressed bytes from which ISA-L's faster inflate pays for its set-up
 from dataclasses import dataclass, field
 
@@ -389,7 +391,7 @@ class ZipArchive:
             self._note(f"declared size {m.usize} but {len(data)} bytes read", loc)
         return data
 
-    def read_prefix(self, m: Member, n: int = 4096) -> bytes:
+    def read_prefix(self, m: Member, n: int = 4096, compiled: bool = True) -> bytes:
         """The first ``n`` bytes of a member, inflating no more than needed (for sniffing)."""
         try:
             start = self._data_offset(m)
@@ -398,17 +400,19 @@ class ZipArchive:
         end = min(self.size, start + m.csize)
         if m.method != 8:
             return bytes(self.buf[start : min(end, start + n)])
+        step = max(1024, n // 2)
+        if compiled and _c_inflate_prefix is not None and n <= 1 << 24:
+            return _c_inflate_prefix(self.buf, start, end, n, step)  # type: ignore[no-any-return]
         d = zlib.decompressobj(-15)  # a prefix is small: zlib sets up faster than ISA-L
         out = b""
         pos = start
-        step = max(1024, n // 2)
         try:
             while len(out) < n and pos < end and not d.eof:
                 out += d.decompress(self.buf[pos : min(end, pos + step)], n - len(out))
                 pos += step
                 if d.unconsumed_tail:
                     break
-        except _INFLATE_ERRORS:
+        except zlib.error:
             return out
         return out[:n]
 

@@ -370,3 +370,37 @@ def test_read_async_bomb_is_refused_and_mmap_closes(tmp_path: Path) -> None:
             za.read_async(m).result()
         pending = za.read_async(m)
         pending.close()  # without this, closing the mmap would raise BufferError
+
+
+@needs_c
+@fuzz(400)
+@given(st.data())
+def test_inflate_prefix_equals_python_loop(data: st.DataObject) -> None:
+    import random
+    import zlib as _z
+
+    from scanner.zipread import Budget, Limits, ZipArchive
+
+    rnd = random.Random(data.draw(st.integers(0, 1000)))
+    payload = data.draw(st.sampled_from([b"", b"x" * 9000, rnd.randbytes(3000), b"<?xml " + b"ab" * 4000]))
+    c = _z.compressobj(data.draw(st.integers(1, 9)), _z.DEFLATED, -15)
+    raw = bytearray(c.compress(payload) + c.flush())
+    for _ in range(data.draw(st.integers(0, 4))):
+        if raw:
+            raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
+    if data.draw(st.booleans()):
+        del raw[data.draw(st.integers(0, len(raw))):]
+    buf = _zip_of({"a.bin": b"placeholder"})
+    za = ZipArchive(buf, "x", Budget(Limits()))
+    m = za.members[0]
+    start = za._data_offset(m)
+    # splice the drawn stream in as the member's data (method 8), then compare both loops on it
+    body = buf[:start] + bytes(raw)
+    za2 = ZipArchive.__new__(ZipArchive)
+    za2.__dict__.update(za.__dict__)
+    za2.buf, za2.size = body, len(body)
+    from dataclasses import replace as _replace
+
+    m2 = _replace(m, method=8, csize=len(raw))
+    n = data.draw(st.sampled_from([0, 1, 64, 1024, 4096]))
+    assert za2.read_prefix(m2, n) == za2.read_prefix(m2, n, compiled=False)
