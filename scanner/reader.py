@@ -24,6 +24,11 @@ from scanner.parallel import enabled as parallel_enabled
 from scanner.sniff import sniff
 from scanner.zipread import Budget, Limits, ZipArchive
 
+try:  # native-thread SHA-256 (scanner/_speedups.c)
+    from scanner._speedups import sha256_fd_job as _c_sha256_fd_job
+except ImportError:  # pragma: no cover - built by `pip install`; absent only without a C compiler
+    _c_sha256_fd_job = None
+
 log = logging.getLogger(__name__)
 
 _LFS = b"version https://git-lfs.github.com/spec/v1"
@@ -42,6 +47,34 @@ def file_sha256(path: Path) -> str:
     """Streaming sha256 of a file."""
     with open(path, "rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+class _FileHash:
+    """The SHA-256 of the mapped artifact, computed beside the reading (see ``_read_file``)."""
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self._job = None
+        self._pool: ThreadPoolExecutor | None = None
+        if _c_sha256_fd_job is not None:
+            self._job = _c_sha256_fd_job(fd)  # reads the descriptor: hashed pages never count in our RSS
+        else:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256")
+            self._future = self._pool.submit(file_sha256, path)
+
+    def result(self) -> str:
+        if self._job is not None:
+            job, self._job = self._job, None
+            return str(job.result()[1])
+        return self._future.result()
+
+    def close(self) -> None:
+        """Wait for the hash (the descriptor must stay open until then)."""
+        if self._job is not None:
+            self._job.close()
+            self._job = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
 
 def sniff_kind(buf: bytes | mmap.mmap, budget: Budget | None = None) -> tuple[ArtifactKind, str | None]:
@@ -114,14 +147,17 @@ def _read_file(p: Path, art: Artifact, name: str, limits: Limits, budget: Budget
                 if (heavy >= PARALLEL_MIN_BYTES and not za.salvaged and parallel_enabled()
                         and not os.environ.get("SYNTHREVIEW_NO_FORK")):
                     return _read_apk_parallel(p, art, buf, za, dex_names, name, budget)
-            # hashlib releases the GIL: the whole-file hash runs on the second core while the package is read.
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256") as pool:
-                sha_future = pool.submit(file_sha256, p)
+            # The whole-file hash runs on the second core while the package is read: a native thread where
+            # scanner._speedups is built (no GIL hand-offs), else a Python thread (hashlib releases the GIL).
+            hasher = _FileHash(p, f.fileno())
+            try:
                 if kind is ArtifactKind.UNKNOWN:
                     inv = Inventory(artifact=art, errors=(ScanError("sniff", name, why or "unknown format"),))
                 else:
                     inv = _read_kind(art, kind, buf, name, budget, wxapkg_appid, za)
-                sha = sha_future.result()
+                sha = hasher.result()
+            finally:
+                hasher.close()
             return replace(inv, artifact=replace(inv.artifact, sha256=sha))
     except LimitExceeded as exc:
         return Inventory(artifact=art, errors=(ScanError("limits", exc.locator or name, exc.message),))

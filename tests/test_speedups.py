@@ -404,3 +404,34 @@ def test_inflate_prefix_equals_python_loop(data: st.DataObject) -> None:
     m2 = _replace(m, method=8, csize=len(raw))
     n = data.draw(st.sampled_from([0, 1, 64, 1024, 4096]))
     assert za2.read_prefix(m2, n) == za2.read_prefix(m2, n, compiled=False)
+
+
+@needs_c
+def test_sha256_fd_job_equals_hashlib(tmp_path: Path) -> None:
+    import hashlib
+    import random
+
+    import scanner._speedups as sp
+
+    for size in (0, 1, (1 << 20) - 1, (1 << 20) + 7, 3 << 20):
+        p = tmp_path / f"f{size}"
+        data = random.Random(size).randbytes(size)
+        p.write_bytes(data)
+        with open(p, "rb") as f:
+            assert sp.sha256_fd_job(f.fileno()).result()[1] == hashlib.sha256(data).hexdigest()
+    with pytest.raises(OSError):
+        sp.sha256_fd_job(-1).result()
+    f = open(tmp_path / "f1", "rb")  # noqa: SIM115 - closed on purpose before the job reads it
+    fd = f.fileno()
+    f.close()
+    with pytest.raises(OSError):
+        sp.sha256_fd_job(fd).result()
+
+
+@needs_c
+@fuzz(200)
+@given(st.text(alphabet="ab:/-1x", max_size=60), st.lists(st.text(alphabet="ab:/-1x", min_size=1, max_size=4),
+                                                          min_size=1, max_size=10))
+def test_ascii_needles_any_needles(text: str, needles: list[str]) -> None:
+    mask = strings_mod._c_ascii_needles(text, tuple(needles))
+    assert mask == sum(1 << i for i, g in enumerate(needles) if g in text)
