@@ -59,6 +59,7 @@ class AppAccumulator:
     errors: list[ScanError] = field(default_factory=list)
     split_manifests: list[Manifest] = field(default_factory=list)
     archives: list[ZipArchive] = field(default_factory=list)
+    cert_memo: dict[bytes, Certificate | None] = field(default_factory=dict)  # v1/v2/v3 often repeat one DER
 
     def error(self, exc: ReadError | Exception, locator: str, stage: str = "read") -> None:
         """Record a failure of one part; reading goes on with the rest."""
@@ -177,7 +178,7 @@ class AndroidWalker:
                 ScanError("manifest", za.locator, "no AndroidManifest.xml: not an installable APK")
             )
         if base or depth == 0:
-            certs, problems = signing_block_certificates(za.buf, za.cd_offset)
+            certs, problems = signing_block_certificates(za.buf, za.cd_offset, acc.cert_memo)
             acc.certificates.extend(certs)
             for p in problems:
                 acc.notes.append(ScanNote("signature", za.locator, p))
@@ -293,7 +294,7 @@ class AndroidWalker:
             if sig_root and _V1_SIG.match(name):
                 data = self._read(za, m, 1024 * 1024)
                 if data:
-                    acc.certificates.extend(v1_certificates(data))
+                    acc.certificates.extend(v1_certificates(data, acc.cert_memo))
                 acc.entries.append(Entry(loc, m.usize, "pkcs7", m.csize))
                 continue
             self._other(za, m, depth)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from dataclasses import replace
 from collections.abc import Iterator
 
 from asn1crypto import cms, x509
@@ -22,7 +23,14 @@ _SIG_MAGIC = b"APK Sig Block 42"
 _BLOCK_IDS = {0x7109871A: "v2", 0xF05368C0: "v3", 0x1B93AD61: "v3.1"}
 
 
-def _cert(der: bytes, scheme: str) -> Certificate | None:
+def _cert(der: bytes, scheme: str, memo: dict[bytes, Certificate | None] | None = None) -> Certificate | None:
+    """One certificate; ``memo`` (per artifact) parses a DER once when v1, v2 and v3 carry the same one."""
+    if memo is not None:
+        key = bytes(der)
+        if key not in memo:
+            memo[key] = _cert(key, scheme)
+        c = memo[key]
+        return replace(c, scheme=scheme) if c is not None and c.scheme != scheme else c
     try:
         c = x509.Certificate.load(der)
         subject = get_certificate_name_string(c.subject, short=True)
@@ -42,13 +50,13 @@ def _cert(der: bytes, scheme: str) -> Certificate | None:
         return None
 
 
-def v1_certificates(pkcs7: bytes) -> list[Certificate]:
+def v1_certificates(pkcs7: bytes, memo: dict[bytes, Certificate | None] | None = None) -> list[Certificate]:
     """Certificates in a ``META-INF/*.RSA|DSA|EC`` PKCS#7 SignedData blob."""
     out: list[Certificate] = []
     try:
         content = cms.ContentInfo.load(pkcs7)["content"]
         for cert in content["certificates"]:
-            c = _cert(cert.chosen.dump(), "v1")
+            c = _cert(cert.chosen.dump(), "v1", memo)
             if c:
                 out.append(c)
     except Exception:
@@ -73,7 +81,9 @@ def _seq(buf: bytes) -> Iterator[bytes]:
         yield item
 
 
-def signing_block_certificates(buf: bytes, cd_offset: int) -> tuple[list[Certificate], list[str]]:
+def signing_block_certificates(
+    buf: bytes, cd_offset: int, memo: dict[bytes, Certificate | None] | None = None
+) -> tuple[list[Certificate], list[str]]:
     """Certificates from the APK Signing Block that ends at ``cd_offset``; also returns problems found."""
     problems: list[str] = []
     if cd_offset < 32 or cd_offset > len(buf):
@@ -110,7 +120,7 @@ def signing_block_certificates(buf: bytes, cd_offset: int) -> tuple[list[Certifi
                 digests, p = _lp(signed_data, 0, len(signed_data))
                 cert_seq, _ = _lp(signed_data, p, len(signed_data))
                 for der in _seq(cert_seq):
-                    c = _cert(der, scheme)
+                    c = _cert(der, scheme, memo)
                     if c and (scheme, c.sha256) not in seen:
                         seen.add((scheme, c.sha256))
                         certs.append(c)
