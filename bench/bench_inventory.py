@@ -55,7 +55,12 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--write", action="store_true", help="append the result to BENCHMARKS.md")
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--clean-heap", action="store_true",
+                    help="collect garbage (untimed) before every timed call: a sensitivity check of the baseline")
     args = ap.parse_args()
+    import bench.common as common
+
+    common.CLEAN_HEAP = args.clean_heap
     from loguru import logger
 
     logger.disable("androguard")
@@ -84,7 +89,7 @@ def main() -> int:
     lines = [
         f"### Inventory vs androguard DEX class listing ({time.strftime('%Y-%m-%d')})",
         "",
-        "Command: `.venv/bin/python bench/bench_inventory.py`  ",
+        f"Command: `.venv/bin/python bench/bench_inventory.py{' --clean-heap' if args.clean_heap else ''}`  ",
         f"Machine: {machine_note()}",
         "",
         "| APK | size | androguard DEX classes (s) | synthreview inventory (s) | speed-up |",

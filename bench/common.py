@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import platform
 import statistics
@@ -58,10 +59,17 @@ def sample_apks() -> list[Path]:
     return sorted((SHARED / "apk" / "ordinary").glob("*.apk")) + sorted((SHARED / "apk" / "obfuscated").glob("*.apk"))
 
 
+#: ``--clean-heap`` in a harness: collect garbage (untimed) before every timed call, so that no call pays for
+#: cyclic garbage an earlier one left (androguard leaves a lot, and collecting it lands on whoever runs next).
+CLEAN_HEAP = False
+
+
 def best_of(fn: Callable[[], object], repeat: int) -> float:
     """Median wall time of ``repeat`` calls."""
     times = []
     for _ in range(repeat):
+        if CLEAN_HEAP:
+            gc.collect()
         t = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t)

@@ -31,6 +31,78 @@ def _cert(der: bytes, scheme: str, memo: dict[bytes, Certificate | None] | None 
             memo[key] = _cert(key, scheme)
         c = memo[key]
         return replace(c, scheme=scheme) if c is not None and c.scheme != scheme else c
+    fast = _cert_fast(der, scheme)
+    if fast is not None:
+        return fast
+    return _cert_asn1crypto(der, scheme)
+
+
+# OID -> (asn1crypto's attribute name, androguard's short label): the names ``get_certificate_name_string``
+# knows. A certificate naming anything else, or built unusually, takes the asn1crypto path.
+_OIDS = {
+    "2.5.4.15": ("business_category", "businessCategory"), "2.5.4.5": ("serial_number", "serialNumber"),
+    "2.5.4.6": ("country_name", "C"), "2.5.4.17": ("postal_code", "postalCode"),
+    "2.5.4.8": ("state_or_province_name", "ST"), "2.5.4.7": ("locality_name", "L"),
+    "2.5.4.9": ("street_address", "street"), "2.5.4.10": ("organization_name", "O"),
+    "2.5.4.11": ("organizational_unit_name", "OU"), "2.5.4.12": ("title", "title"),
+    "2.5.4.3": ("common_name", "CN"), "2.5.4.43": ("initials", "initials"),
+    "2.5.4.44": ("generation_qualifier", "generationQualifier"), "2.5.4.4": ("surname", "SN"),
+    "2.5.4.42": ("given_name", "GN"), "2.5.4.41": ("name", "name"), "2.5.4.65": ("pseudonym", "pseudonym"),
+    "2.5.4.46": ("dn_qualifier", "dnQualifier"), "2.5.4.20": ("telephone_number", "telephoneNumber"),
+    "1.2.840.113549.1.9.1": ("email_address", "E"), "0.9.2342.19200300.100.1.25": ("domain_component", "DC"),
+    "2.5.4.97": ("organization_identifier", "organizationIdentifier"),
+}
+
+
+def _name_fast(name) -> tuple[str, dict[str, str]] | None:  # type: ignore[no-untyped-def]
+    """androguard's short DN string and asn1crypto's ``native`` dict, or None when not a plain name."""
+    from cryptography.x509.name import _ASN1Type
+
+    plain = (_ASN1Type.UTF8String, _ASN1Type.PrintableString, _ASN1Type.IA5String)
+    native: dict[str, str] = {}
+    parts: list[str] = []
+    for rdn in name.rdns:
+        attrs = list(rdn)
+        if len(attrs) != 1:
+            return None
+        a = attrs[0]
+        known = _OIDS.get(a.oid.dotted_string)
+        if known is None or a._type not in plain or known[0] in native or not isinstance(a.value, str):
+            return None
+        native[known[0]] = a.value
+        parts.append(f"{known[1]}={a.value}")
+    return ", ".join(parts), native
+
+
+def _cert_fast(der: bytes, scheme: str) -> Certificate | None:
+    """The common case through ``cryptography`` (about 6x faster than asn1crypto's name rendering); None
+    when the certificate is anything but plain (the caller then takes the asn1crypto path)."""
+    try:
+        import warnings
+
+        from cryptography import x509 as cx509
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # e.g. a negative serial: let asn1crypto render it
+            c = cx509.load_der_x509_certificate(bytes(der))
+            subject = _name_fast(c.subject)
+            issuer = _name_fast(c.issuer)
+            serial = c.serial_number
+    except Exception:  # noqa: BLE001 - anything odd goes the asn1crypto way
+        return None
+    if subject is None or issuer is None or serial < 0:
+        return None
+    return Certificate(
+        scheme=scheme,
+        subject=subject[0],
+        issuer=issuer[0],
+        sha256=hashlib.sha256(der).hexdigest(),
+        serial=format(serial, "x"),
+        organization=subject[1].get("organization_name"),
+    )
+
+
+def _cert_asn1crypto(der: bytes, scheme: str) -> Certificate | None:
     try:
         c = x509.Certificate.load(der)
         subject = get_certificate_name_string(c.subject, short=True)

@@ -435,3 +435,81 @@ def test_sha256_fd_job_equals_hashlib(tmp_path: Path) -> None:
 def test_ascii_needles_any_needles(text: str, needles: list[str]) -> None:
     mask = strings_mod._c_ascii_needles(text, tuple(needles))
     assert mask == sum(1 << i for i, g in enumerate(needles) if g in text)
+
+
+# -- certificate names: the cryptography fast path equals androguard/asn1crypto's rendering --------------
+
+def _self_signed(attrs: list[tuple[str, str]], serial: int = 0x1234) -> bytes:
+    import datetime
+
+    from cryptography import x509 as cx
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ObjectIdentifier
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = cx.Name([cx.NameAttribute(ObjectIdentifier(o), v) for o, v in attrs])
+    now = datetime.datetime(2026, 1, 1)
+    cert = (cx.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(serial).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+            .sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+def test_cert_fast_path_equals_asn1crypto() -> None:
+    from scanner import signing
+
+    plain = _self_signed([("2.5.4.6", "CN"), ("2.5.4.10", "示例科技有限公司"), ("2.5.4.3", "Demo"),
+                          ("1.2.840.113549.1.9.1", "dev@example.cn")])
+    fast = signing._cert_fast(plain, "v2")
+    assert fast is not None and fast == signing._cert_asn1crypto(plain, "v2")
+    assert fast.organization == "示例科技有限公司" and fast.subject.startswith("C=CN, O=")
+    # anything unusual goes the asn1crypto way, with the same result as before
+    for odd in ([("1.2.3.4", "x"), ("2.5.4.3", "Demo")],  # an attribute androguard has no label for
+                [("2.5.4.11", "a"), ("2.5.4.11", "b")]):  # a repeated attribute (asn1crypto lists it)
+        der = _self_signed(odd)
+        assert signing._cert_fast(der, "v1") is None
+        assert signing._cert(der, "v1") == signing._cert_asn1crypto(der, "v1")
+
+
+def test_cert_fast_path_equals_asn1crypto_on_samples() -> None:
+    from asn1crypto import cms
+
+    from scanner import signing
+
+    apks = sorted((FIX / "apk").rglob("*.apk"))
+    if SHARED.is_dir():
+        apks += sorted((SHARED / "apk").rglob("*.apk"))
+    seen = 0
+    for apk in apks:
+        try:
+            z = zipfile.ZipFile(apk)
+            blobs = [z.read(n) for n in z.namelist() if n.upper().endswith((".RSA", ".DSA", ".EC"))]
+        except (zipfile.BadZipFile, OSError, NotImplementedError, RuntimeError, ValueError):
+            continue
+        for blob in blobs:
+            for c in cms.ContentInfo.load(blob)["content"]["certificates"]:
+                der = c.chosen.dump()
+                fast = signing._cert_fast(der, "v1")
+                assert fast is None or fast == signing._cert_asn1crypto(der, "v1"), apk.name
+                seen += 1
+    assert seen >= 1
+
+
+_FUZZ_CERT: list[bytes] = []
+
+
+@fuzz(150)
+@given(st.data())
+def test_cert_fast_path_agrees_when_both_parse(data: st.DataObject) -> None:
+    from scanner import signing
+
+    if not _FUZZ_CERT:  # one certificate per session: ECDSA signatures differ run to run
+        _FUZZ_CERT.append(_self_signed([("2.5.4.6", "CN"), ("2.5.4.3", "Demo")]))
+    der = bytearray(_FUZZ_CERT[0])
+    for _ in range(data.draw(st.integers(1, 4))):
+        der[data.draw(st.integers(0, len(der) - 1))] = data.draw(st.integers(0, 255))
+    fast = signing._cert_fast(bytes(der), "v1")
+    slow = signing._cert_asn1crypto(bytes(der), "v1")
+    if fast is not None and slow is not None:
+        assert fast == slow
