@@ -465,6 +465,8 @@ static PyObject *ascii_needles(PyObject *self, PyObject *args)
  * almost serially (measured). This job runs zlib and SHA-256 on its own pthread from start to end and
  * touches no Python object there; the Python side only starts it and collects the bytes.
  */
+enum { JOB_INFLATE = 0, JOB_HASH_FD = 1, JOB_HASH_BUF = 2 };
+
 typedef struct {
     PyObject_HEAD
     Py_buffer view;
@@ -472,8 +474,9 @@ typedef struct {
     pthread_t thread;
     int running; /* started and not yet joined */
     Py_ssize_t start, csize, limit;
-    int deflated, fast, hash_only;
-    int fd; /* hash_only over a file descriptor (pread) instead of the buffer: mapped pages stay out of RSS */
+    int deflated, fast, want_digest;
+    int mode; /* JOB_INFLATE, JOB_HASH_FD or JOB_HASH_BUF */
+    int fd;   /* JOB_HASH_FD reads the descriptor, not the mapped artifact: hashed pages stay out of RSS */
     unsigned char *out;
     size_t out_len, out_cap;
     int eof, zerr, oom;
@@ -484,7 +487,13 @@ typedef struct {
 static void *job_run(void *arg)
 {
     InflateJob *j = (InflateJob *)arg;
-    if (j->hash_only) { /* the file's SHA-256 by pread, 1 MiB at a time, like hashlib.file_digest */
+    if (j->mode == JOB_HASH_BUF) { /* the SHA-256 of a bytes object in place */
+        unsigned int dlen = 0;
+        if (EVP_Digest(j->view.buf, (size_t)j->view.len, j->digest, &dlen, EVP_sha256(), NULL) != 1 || dlen != 32)
+            j->oom = 1;
+        return NULL;
+    }
+    if (j->mode == JOB_HASH_FD) { /* the file's SHA-256 by pread, 1 MiB at a time, like hashlib.file_digest */
         EVP_MD_CTX *ctx = EVP_MD_CTX_new();
         unsigned char *chunk = malloc(1 << 20);
         unsigned int dlen = 0;
@@ -603,7 +612,7 @@ static void *job_run(void *arg)
         }
         inflateEnd(&zs);
     }
-    if (!j->oom && !j->zerr) {
+    if (!j->oom && !j->zerr && j->want_digest) {
         unsigned int dlen = 0;
         if (EVP_Digest(j->out, j->out_len, j->digest, &dlen, EVP_sha256(), NULL) != 1 || dlen != 32)
             j->oom = 1;
@@ -641,31 +650,29 @@ static void job_dealloc(InflateJob *j)
 static PyObject *job_result(InflateJob *j, PyObject *unused)
 {
     job_join(j);
-    if (!j->have_view && j->out == NULL && !j->hash_only) {
+    if (!j->have_view && j->out == NULL && j->mode != JOB_HASH_FD) {
         PyErr_SetString(PyExc_ValueError, "inflate job already closed");
         return NULL;
     }
     if (j->oom) {
-        int was_fd = j->hash_only;
+        int was_fd = j->mode == JOB_HASH_FD;
         job_release(j);
         if (was_fd)
             return PyErr_Format(PyExc_OSError, "cannot read the file to hash it");
         return PyErr_NoMemory();
     }
     PyObject *r;
-    if (j->hash_only) {
-        char hex[65];
-        for (int i = 0; i < 32; i++)
-            snprintf(hex + 2 * i, 3, "%02x", j->digest[i]);
+    char hex[65];
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", j->digest[i]);
+    if (j->mode != JOB_INFLATE) {
         r = Py_BuildValue("(OsOO)", Py_None, hex, Py_True, Py_None);
     } else if (j->zerr) {
         r = Py_BuildValue("(OOOs)", Py_None, Py_None, Py_False, j->msg);
     } else {
-        char hex[65];
-        for (int i = 0; i < 32; i++)
-            snprintf(hex + 2 * i, 3, "%02x", j->digest[i]);
         PyObject *data = PyBytes_FromStringAndSize((const char *)j->out, (Py_ssize_t)j->out_len);
-        r = data ? Py_BuildValue("(NsOO)", data, hex, j->eof ? Py_True : Py_False, Py_None) : NULL;
+        r = data ? Py_BuildValue("(NzOO)", data, j->want_digest ? hex : NULL, j->eof ? Py_True : Py_False, Py_None)
+                 : NULL;
     }
     job_release(j);
     return r;
@@ -695,18 +702,20 @@ static PyTypeObject InflateJobType = {
 };
 
 PyDoc_STRVAR(inflate_job_doc,
-"inflate_job(buf, start, csize, deflated, limit, expect, fast=False) -> InflateJob\n\n"
+"inflate_job(buf, start, csize, deflated, limit, expect, fast=False, digest=True) -> InflateJob\n\n"
 "Start inflating (raw deflate) or copying ``buf[start:start+csize]`` on a native thread, keeping at most\n"
 "``limit`` output bytes, then SHA-256 of the output. ``expect`` sizes the first output buffer (the declared\n"
-"size; it may lie). ``fast``: inflate with ISA-L where built with it (else zlib). ``buf`` stays exported (an\n"
+"size; it may lie). ``fast``: inflate with ISA-L where built with it (else zlib). ``digest=False``: no hash\n"
+"(result()[1] is None; see sha256_buf_job). ``buf`` stays exported (an\n"
 "mmap cannot close) until result() or close().");
 
 static PyObject *inflate_job(PyObject *self, PyObject *args)
 {
     PyObject *buf;
     Py_ssize_t start, csize, limit, expect;
-    int deflated, fast = 0;
-    if (!PyArg_ParseTuple(args, "Onnpnn|p:inflate_job", &buf, &start, &csize, &deflated, &limit, &expect, &fast))
+    int deflated, fast = 0, digest = 1;
+    if (!PyArg_ParseTuple(args, "Onnpnn|pp:inflate_job", &buf, &start, &csize, &deflated, &limit, &expect, &fast,
+                          &digest))
         return NULL;
     InflateJob *j = PyObject_New(InflateJob, &InflateJobType);
     if (j == NULL)
@@ -733,7 +742,8 @@ static PyObject *inflate_job(PyObject *self, PyObject *args)
     j->limit = limit;
     j->deflated = deflated;
     j->fast = fast;
-    j->hash_only = 0;
+    j->mode = JOB_INFLATE;
+    j->want_digest = digest;
     j->out_cap = expect > 0 ? (size_t)expect + 1 : 65536;
     if (j->out_cap > ((size_t)64 << 20)) /* a lying header must not reserve gigabytes up front */
         j->out_cap = (size_t)64 << 20;
@@ -837,10 +847,49 @@ static PyObject *sha256_fd_job(PyObject *self, PyObject *args)
     j->out = NULL;
     j->out_len = 0;
     j->eof = j->zerr = j->oom = 0;
-    j->hash_only = 1;
+    j->mode = JOB_HASH_FD;
+    j->want_digest = 1;
     j->deflated = j->fast = 0;
     j->start = j->csize = j->limit = 0;
     j->msg[0] = 0;
+    if (pthread_create(&j->thread, NULL, job_run, j) != 0) {
+        Py_DECREF(j);
+        PyErr_SetString(PyExc_OSError, "cannot start a hashing thread");
+        return NULL;
+    }
+    j->running = 1;
+    return (PyObject *)j;
+}
+
+PyDoc_STRVAR(sha256_buf_job_doc,
+"sha256_buf_job(data) -> InflateJob\n\n"
+"Start the SHA-256 of a bytes-like object on a native thread (result()[1] is the hex digest), so that the\n"
+"caller parses the same bytes meanwhile. The object stays exported until result() or close().");
+
+static PyObject *sha256_buf_job(PyObject *self, PyObject *args)
+{
+    PyObject *buf;
+    if (!PyArg_ParseTuple(args, "O:sha256_buf_job", &buf))
+        return NULL;
+    InflateJob *j = PyObject_New(InflateJob, &InflateJobType);
+    if (j == NULL)
+        return NULL;
+    j->have_view = 0;
+    j->running = 0;
+    j->fd = -1;
+    j->out = NULL;
+    j->out_len = 0;
+    j->eof = j->zerr = j->oom = 0;
+    j->mode = JOB_HASH_BUF;
+    j->want_digest = 1;
+    j->deflated = j->fast = 0;
+    j->start = j->csize = j->limit = 0;
+    j->msg[0] = 0;
+    if (PyObject_GetBuffer(buf, &j->view, PyBUF_SIMPLE) < 0) {
+        Py_DECREF(j);
+        return NULL;
+    }
+    j->have_view = 1;
     if (pthread_create(&j->thread, NULL, job_run, j) != 0) {
         Py_DECREF(j);
         PyErr_SetString(PyExc_OSError, "cannot start a hashing thread");
@@ -859,6 +908,7 @@ static PyMethodDef methods[] = {
     {"inflate_job", inflate_job, METH_VARARGS, inflate_job_doc},
     {"inflate_prefix", inflate_prefix, METH_VARARGS, inflate_prefix_doc},
     {"sha256_fd_job", sha256_fd_job, METH_VARARGS, sha256_fd_job_doc},
+    {"sha256_buf_job", sha256_buf_job, METH_VARARGS, sha256_buf_job_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -33,6 +33,11 @@ from scanner.sniff import MODEL_FORMATS, MODEL_SUFFIXES, TEXT_SUFFIXES, entropy,
 from scanner.strings import StringCollector
 from scanner.zipread import AsyncRead, Budget, Member, ZipArchive
 
+try:  # native-thread SHA-256 beside parsing (scanner/_speedups.c)
+    from scanner._speedups import sha256_buf_job as _c_sha256_buf_job
+except ImportError:  # pragma: no cover - built by `pip install`; absent only without a C compiler
+    _c_sha256_buf_job = None
+
 _ROOT_DEX = re.compile(r"^classes\d*\.dex$")
 _AAB_DEX = re.compile(r"^[^/]+/dex/classes\d*\.dex$")
 _V1_SIG = re.compile(r"^META-INF/[^/]+\.(RSA|DSA|EC)$", re.IGNORECASE)
@@ -96,8 +101,24 @@ def detect_zip_kind(names: list[str]) -> str:
     return "zip"
 
 
+def digest_beside(data: bytes) -> Callable[[], str]:
+    """Start the SHA-256 of ``data`` on a native thread while the caller parses it; call the result to
+    collect the hex digest (once). Without ``scanner._speedups`` it hashes on that call."""
+    if _c_sha256_buf_job is None:
+        return lambda: hashlib.sha256(data).hexdigest()
+    job = _c_sha256_buf_job(data)
+    got: list[str] = []
+
+    def result() -> str:
+        if not got:
+            got.append(str(job.result()[1]))
+        return got[0]
+
+    return result
+
+
 class _Prefetch:
-    """Inflates and hashes the code members (DEX, native libraries) a few ahead on native threads.
+    """Inflates the code members (DEX, native libraries) a few ahead on native threads.
 
     ``ZipArchive.read_async`` runs zlib and SHA-256 in C without the GIL, so the code inflates on the second
     core while this thread sniffs the other members and parses the manifest. (A Python worker thread
@@ -137,7 +158,6 @@ class AndroidWalker:
     def __init__(self, acc: AppAccumulator, skip: frozenset[str] = frozenset()) -> None:
         self.acc = acc
         self.prefetch: _Prefetch | None = None
-        self.hashes: dict[int, str] = {}  # sha256 of members the prefetch worker read and hashed
         self.skip = skip  # root members another process reads (see scanner.parallel)
 
     # -- entry points ------------------------------------------------------------------------------------
@@ -238,10 +258,7 @@ class AndroidWalker:
     def _read(self, za: ZipArchive, m: Member, max_bytes: int | None = None) -> bytes | None:
         fut = self.prefetch.take(m) if self.prefetch is not None and max_bytes is None and self.prefetch.za is za else None
         try:
-            if fut is None:
-                return za.read(m, max_bytes)
-            data, self.hashes[id(m)] = fut.result()
-            return data
+            return za.read(m, max_bytes) if fut is None else fut.result()
         except LimitExceeded as exc:
             self.acc.error(exc, f"{za.locator}!{m.name}", "limits")
             if "total bytes" in exc.message or "longer than" in exc.message:
@@ -325,37 +342,37 @@ class AndroidWalker:
         data = self._read(za, m)
         if data is None:
             return
-        sha = self.hashes.pop(id(m), None)
+        digest = digest_beside(data)
         try:
-            d = read_dex(data, loc, sha)
+            d = read_dex(data, loc, digest)
             self.acc.dex.append(d)
             self.acc.entries.append(Entry(loc, m.usize, "dex", m.csize, d.sha256))
             self.acc.strings.scan_strings(d.strings, loc)
         except ReadError as exc:
             self.acc.error(exc, loc, "dex")
-            self.acc.entries.append(Entry(loc, m.usize, sniff(data[:64], m.name), m.csize, sha or hashlib.sha256(data).hexdigest()))
+            self.acc.entries.append(Entry(loc, m.usize, sniff(data[:64], m.name), m.csize, digest()))
 
     def _elf(self, za: ZipArchive, m: Member, loc: str) -> None:
         data = self._read(za, m)
         if data is None:
             return
-        sha = self.hashes.pop(id(m), None) or hashlib.sha256(data).hexdigest()
+        digest = digest_beside(data)
         if data[:4] != b"\x7fELF":
             self.acc.entries.append(
-                Entry(loc, m.usize, sniff(data[:4096], m.name, m.usize), m.csize, sha,
+                Entry(loc, m.usize, sniff(data[:4096], m.name, m.usize), m.csize, digest(),
                       round(entropy(data[:_ENTROPY_SAMPLE]), 3))
             )
             self.acc.notes.append(ScanNote("elf", loc, "named .so but not an ELF file (packed or encrypted?)"))
             return
         try:
-            lib = read_elf(data, loc, m.name, sha)
+            lib = read_elf(data, loc, m.name, digest)
             self.acc.native_libs.append(lib)
             self.acc.entries.append(Entry(loc, m.usize, "elf", m.csize, lib.sha256))
             if lib.strings:
                 self.acc.strings.scan_strings(lib.strings, loc)
         except ReadError as exc:
             self.acc.error(exc, loc, "elf")
-            self.acc.entries.append(Entry(loc, m.usize, "elf", m.csize, sha))
+            self.acc.entries.append(Entry(loc, m.usize, "elf", m.csize, digest()))
 
     def _other(self, za: ZipArchive, m: Member, depth: int) -> None:
         acc = self.acc

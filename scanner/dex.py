@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from scanner.errors import DexFormatError
@@ -117,6 +118,12 @@ def _dotted(desc: str) -> str | None:
     return None
 
 
+def _digest(data: bytes, sha256: str | Callable[[], str] | None) -> str:
+    if callable(sha256):
+        return sha256()
+    return sha256 or hashlib.sha256(data).hexdigest()
+
+
 def read_tables_py(data: bytes, header: DexHeader, locator: str = "") -> tuple[list[str], list[str], list[str]]:
     """The string table plus the dotted names of defined and referenced class types (unsorted, pure Python)."""
     strings = read_strings(data, header, locator)
@@ -159,16 +166,16 @@ def read_tables(data: bytes, header: DexHeader, locator: str = "") -> tuple[list
         raise DexFormatError(str(exc), locator, "dex") from None
 
 
-def read_dex(data: bytes, locator: str, sha256: str | None = None) -> DexFile:
+def read_dex(data: bytes, locator: str, sha256: str | Callable[[], str] | None = None) -> DexFile:
     """Read one DEX file into a :class:`DexFile` (classes and referenced types dotted; strings verbatim).
 
-    ``sha256``: the file's hash when the caller already has it (the prefetch worker hashes off this thread)."""
+    ``sha256``: the file's hash, or a call that collects it (the walker hashes on a native thread meanwhile)."""
     header = read_header(data, locator)
     strings, defined, referenced = read_tables(data, header, locator)
     return DexFile(
         locator=locator,
         size=len(data),
-        sha256=sha256 or hashlib.sha256(data).hexdigest(),
+        sha256=_digest(data, sha256),
         version=header.version,
         classes=tuple(sorted(set(defined))),
         referenced_types=tuple(sorted(set(referenced))),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import posixpath
 import struct
+from collections.abc import Callable
 
 import lief
 
@@ -79,7 +80,9 @@ def check_tables(data: bytes, locator: str = "") -> int:
     return int(struct.unpack_from(end + "H", data, 18)[0])
 
 
-def read_elf(data: bytes, locator: str, path_in_archive: str = "", sha256: str | None = None) -> NativeLib:
+def read_elf(
+    data: bytes, locator: str, path_in_archive: str = "", sha256: str | Callable[[], str] | None = None
+) -> NativeLib:
     """Parse one ELF shared object; raise :class:`ElfFormatError` when lief cannot read a sane header."""
     if data[:4] != b"\x7fELF":
         raise ElfFormatError("not an ELF file", locator, "elf")
@@ -108,7 +111,7 @@ def read_elf(data: bytes, locator: str, path_in_archive: str = "", sha256: str |
         abi=abi,
         soname=soname or None,
         size=len(data),
-        sha256=sha256 or hashlib.sha256(data).hexdigest(),
+        sha256=sha256() if callable(sha256) else sha256 or hashlib.sha256(data).hexdigest(),
         needed=needed,
         exports=tuple(exports),
         strings=tuple(binary_strings(_string_sections(binary, data))),

@@ -370,8 +370,8 @@ class ZipArchive:
         return self._finish(m, loc, data, d.eof, cap, bomb, deflated)
 
     def read_async(self, m: Member) -> AsyncRead:
-        """Start reading and hashing ``m`` on a native thread (``scanner._speedups``); ``result()`` gives what
-        :meth:`read` gives plus the SHA-256, and raises what it raises. Without the extension it reads on
+        """Start reading ``m`` on a native thread (``scanner._speedups``); ``result()`` gives what :meth:`read`
+        gives and raises what it raises. Without the extension it reads on
         ``result()``. The job keeps the buffer exported: ``close()`` every one not collected."""
         return AsyncRead(self, m)
 
@@ -431,23 +431,23 @@ class AsyncRead:
             self._plan = loc, cap, start, csize, deflated, bomb = za._plan(m, None)
             limit = min(cap, bomb) + 1 if deflated else cap
             # Same library choice as read(): ISA-L from _ISAL_MIN compressed bytes, zlib below.
-            self._job = _c_inflate_job(za.buf, start, csize, deflated, limit, m.usize, csize >= _ISAL_MIN)
+            # No digest here: the caller hashes the bytes on another native thread while it parses them.
+            self._job = _c_inflate_job(za.buf, start, csize, deflated, limit, m.usize, csize >= _ISAL_MIN, False)
         except (ReadError, ValueError, OSError) as exc:
             self._error = exc
 
-    def result(self) -> tuple[bytes, str]:
-        """(content, sha256 hex); raises the read's LimitExceeded/ZipFormatError."""
+    def result(self) -> bytes:
+        """The content; raises the read's LimitExceeded/ZipFormatError."""
         if self._error is not None:
             raise self._error
         if self._job is None or self._plan is None:
-            data = self.za.read(self.m)
-            return data, hashlib.sha256(data).hexdigest()
+            return self.za.read(self.m)
         job, self._job = self._job, None
-        data, sha, eof, err = job.result()
+        data, _sha, eof, err = job.result()
         loc, cap, _start, _csize, deflated, bomb = self._plan
         if err is not None:
             raise ZipFormatError(f"deflate stream is corrupt: {err}", loc, "zip")
-        return self.za._finish(self.m, loc, data, eof, cap, bomb, deflated), sha
+        return self.za._finish(self.m, loc, data, eof, cap, bomb, deflated)
 
     def close(self) -> None:
         """Wait for the native thread and release the buffer (the mmap can close then)."""

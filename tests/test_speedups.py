@@ -263,8 +263,6 @@ def _zip_of(members: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> by
 
 
 def _both_reads(buf: bytes) -> list[tuple[object, object]]:
-    import hashlib
-
     from scanner.zipread import Budget, Limits, ZipArchive
 
     out = []
@@ -277,11 +275,7 @@ def _both_reads(buf: bytes) -> list[tuple[object, object]]:
         res = []
         for m in za.members:
             try:
-                if mode == "sync":
-                    d = za.read(m)
-                    res.append((d, hashlib.sha256(d).hexdigest()))
-                else:
-                    res.append(za.read_async(m).result())
+                res.append(za.read(m) if mode == "sync" else za.read_async(m).result())
             except Exception as exc:  # noqa: BLE001
                 # the message names the library's own wording after this prefix (zlib or ISA-L)
                 res.append((type(exc).__name__, getattr(exc, "message", str(exc))[:26]))
@@ -291,8 +285,6 @@ def _both_reads(buf: bytes) -> list[tuple[object, object]]:
 
 @needs_c
 def test_read_async_equals_read_on_real_apks() -> None:
-    import hashlib
-
     from scanner.zipread import Budget, Limits, ZipArchive
 
     apks = sorted((FIX / "apk").rglob("*.apk"))
@@ -312,7 +304,7 @@ def test_read_async_equals_read_on_real_apks() -> None:
                 with pytest.raises(type(exc)):
                     za.read_async(m).result()
                 continue
-            assert za.read_async(m).result() == (want, hashlib.sha256(want).hexdigest()), (apk.name, m.name)
+            assert za.read_async(m).result() == want, (apk.name, m.name)
             checked += 1
     assert checked > 20
 
@@ -513,3 +505,20 @@ def test_cert_fast_path_agrees_when_both_parse(data: st.DataObject) -> None:
     slow = signing._cert_asn1crypto(bytes(der), "v1")
     if fast is not None and slow is not None:
         assert fast == slow
+
+
+@needs_c
+def test_sha256_buf_job_and_digest_beside() -> None:
+    import hashlib
+    import random
+
+    import scanner._speedups as sp
+    from scanner.apk import digest_beside
+
+    for size in (0, 5, 1 << 20):
+        data = random.Random(size).randbytes(size)
+        assert sp.sha256_buf_job(data).result()[1] == hashlib.sha256(data).hexdigest()
+        d = digest_beside(data)
+        assert d() == d() == hashlib.sha256(data).hexdigest()
+    with pytest.raises(TypeError):
+        sp.sha256_buf_job("not bytes")
