@@ -475,6 +475,9 @@ typedef struct {
     int running; /* started and not yet joined */
     Py_ssize_t start, csize, limit;
     int deflated, fast, want_digest;
+    pthread_mutex_t mu; /* JOB_INFLATE: ``ready`` turns 1 when the bytes are out and only the hash remains */
+    pthread_cond_t cv;
+    int ready, sync_ok, hash_failed;
     int mode; /* JOB_INFLATE, JOB_HASH_FD or JOB_HASH_BUF */
     int fd;   /* JOB_HASH_FD reads the descriptor, not the mapped artifact: hashed pages stay out of RSS */
     unsigned char *out;
@@ -612,10 +615,27 @@ static void *job_run(void *arg)
         }
         inflateEnd(&zs);
     }
-    if (!j->oom && !j->zerr && j->want_digest) {
+    pthread_mutex_lock(&j->mu); /* the bytes are ready: the caller may take them while the hash runs */
+    j->ready = 1;
+    pthread_cond_signal(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+    if (!j->oom && !j->zerr && j->want_digest) { /* after ``ready``: touch only ``out`` and hash_failed */
         unsigned int dlen = 0;
         if (EVP_Digest(j->out, j->out_len, j->digest, &dlen, EVP_sha256(), NULL) != 1 || dlen != 32)
-            j->oom = 1;
+            j->hash_failed = 1;
+    }
+    return NULL;
+}
+
+static void *job_thread(void *arg)
+{
+    InflateJob *j = (InflateJob *)arg;
+    job_run(j);
+    if (j->mode == JOB_INFLATE) { /* also when job_run returned early (out of memory) */
+        pthread_mutex_lock(&j->mu);
+        j->ready = 1;
+        pthread_cond_signal(&j->cv);
+        pthread_mutex_unlock(&j->mu);
     }
     return NULL;
 }
@@ -644,6 +664,10 @@ static void job_release(InflateJob *j)
 static void job_dealloc(InflateJob *j)
 {
     job_release(j);
+    if (j->sync_ok) {
+        pthread_mutex_destroy(&j->mu);
+        pthread_cond_destroy(&j->cv);
+    }
     Py_TYPE(j)->tp_free((PyObject *)j);
 }
 
@@ -671,11 +695,62 @@ static PyObject *job_result(InflateJob *j, PyObject *unused)
         r = Py_BuildValue("(OOOs)", Py_None, Py_None, Py_False, j->msg);
     } else {
         PyObject *data = PyBytes_FromStringAndSize((const char *)j->out, (Py_ssize_t)j->out_len);
-        r = data ? Py_BuildValue("(NzOO)", data, j->want_digest ? hex : NULL, j->eof ? Py_True : Py_False, Py_None)
+        r = data ? Py_BuildValue("(NzOO)", data, j->want_digest && !j->hash_failed ? hex : NULL,
+                                 j->eof ? Py_True : Py_False, Py_None)
                  : NULL;
     }
     job_release(j);
     return r;
+}
+
+static PyObject *job_data(InflateJob *j, PyObject *unused)
+{
+    if (j->mode != JOB_INFLATE || !j->sync_ok) {
+        PyErr_SetString(PyExc_ValueError, "data() is for inflate jobs");
+        return NULL;
+    }
+    if (j->running) { /* wait for the bytes, not for the hash */
+        Py_BEGIN_ALLOW_THREADS
+        pthread_mutex_lock(&j->mu);
+        while (!j->ready)
+            pthread_cond_wait(&j->cv, &j->mu);
+        pthread_mutex_unlock(&j->mu);
+        Py_END_ALLOW_THREADS
+    }
+    if (j->out == NULL && !j->oom && !j->zerr) {
+        PyErr_SetString(PyExc_ValueError, "inflate job already closed");
+        return NULL;
+    }
+    if (j->have_view) { /* the thread is done with the artifact's buffer: the mmap may close now */
+        PyBuffer_Release(&j->view);
+        j->have_view = 0;
+    }
+    if (j->oom) {
+        job_release(j);
+        return PyErr_NoMemory();
+    }
+    if (j->zerr)
+        return Py_BuildValue("(OOs)", Py_None, Py_False, j->msg);
+    PyObject *data = PyBytes_FromStringAndSize((const char *)j->out, (Py_ssize_t)j->out_len);
+    return data ? Py_BuildValue("(NOO)", data, j->eof ? Py_True : Py_False, Py_None) : NULL;
+}
+
+static PyObject *job_digest(InflateJob *j, PyObject *unused)
+{
+    int had_thread = j->running;
+    job_join(j);
+    if (!had_thread && j->out == NULL && j->mode == JOB_INFLATE) {
+        PyErr_SetString(PyExc_ValueError, "inflate job already closed");
+        return NULL;
+    }
+    int bad = j->oom || j->zerr || !j->want_digest || j->hash_failed;
+    char hex[65];
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", j->digest[i]);
+    job_release(j);
+    if (bad)
+        Py_RETURN_NONE;
+    return PyUnicode_FromString(hex);
 }
 
 static PyObject *job_close(InflateJob *j, PyObject *unused)
@@ -687,6 +762,10 @@ static PyObject *job_close(InflateJob *j, PyObject *unused)
 static PyMethodDef job_methods[] = {
     {"result", (PyCFunction)job_result, METH_NOARGS,
      "result() -> (data | None, sha256 hex | None, eof, zlib error message | None); waits without the GIL."},
+    {"data", (PyCFunction)job_data, METH_NOARGS,
+     "data() -> (bytes | None, eof, zlib error message | None) as soon as inflated; the hash may still run."},
+    {"digest", (PyCFunction)job_digest, METH_NOARGS,
+     "digest() -> sha256 hex | None: waits for the hash, then frees everything (call after data())."},
     {"close", (PyCFunction)job_close, METH_NOARGS, "Wait for the thread and drop the buffer (idempotent)."},
     {NULL, NULL, 0, NULL},
 };
@@ -722,6 +801,9 @@ static PyObject *inflate_job(PyObject *self, PyObject *args)
         return NULL;
     j->have_view = 0;
     j->running = 0;
+    j->sync_ok = 0;
+    j->ready = 0;
+    j->hash_failed = 0;
     j->fd = -1;
     j->out = NULL;
     j->out_len = 0;
@@ -744,10 +826,20 @@ static PyObject *inflate_job(PyObject *self, PyObject *args)
     j->fast = fast;
     j->mode = JOB_INFLATE;
     j->want_digest = digest;
+    if (pthread_mutex_init(&j->mu, NULL) != 0) {
+        Py_DECREF(j);
+        return PyErr_NoMemory();
+    }
+    if (pthread_cond_init(&j->cv, NULL) != 0) {
+        pthread_mutex_destroy(&j->mu);
+        Py_DECREF(j);
+        return PyErr_NoMemory();
+    }
+    j->sync_ok = 1;
     j->out_cap = expect > 0 ? (size_t)expect + 1 : 65536;
     if (j->out_cap > ((size_t)64 << 20)) /* a lying header must not reserve gigabytes up front */
         j->out_cap = (size_t)64 << 20;
-    if (pthread_create(&j->thread, NULL, job_run, j) != 0) {
+    if (pthread_create(&j->thread, NULL, job_thread, j) != 0) {
         Py_DECREF(j);
         PyErr_SetString(PyExc_OSError, "cannot start an inflate thread");
         return NULL;
@@ -843,16 +935,20 @@ static PyObject *sha256_fd_job(PyObject *self, PyObject *args)
         return NULL;
     j->have_view = 0;
     j->running = 0;
+    j->sync_ok = 0;
+    j->hash_failed = 0;
     j->fd = fd;
     j->out = NULL;
     j->out_len = 0;
     j->eof = j->zerr = j->oom = 0;
     j->mode = JOB_HASH_FD;
     j->want_digest = 1;
+    j->ready = 0;
+    j->sync_ok = 0;
     j->deflated = j->fast = 0;
     j->start = j->csize = j->limit = 0;
     j->msg[0] = 0;
-    if (pthread_create(&j->thread, NULL, job_run, j) != 0) {
+    if (pthread_create(&j->thread, NULL, job_thread, j) != 0) {
         Py_DECREF(j);
         PyErr_SetString(PyExc_OSError, "cannot start a hashing thread");
         return NULL;
@@ -876,12 +972,17 @@ static PyObject *sha256_buf_job(PyObject *self, PyObject *args)
         return NULL;
     j->have_view = 0;
     j->running = 0;
+    j->sync_ok = 0;
+    j->ready = 0;
+    j->hash_failed = 0;
     j->fd = -1;
     j->out = NULL;
     j->out_len = 0;
     j->eof = j->zerr = j->oom = 0;
     j->mode = JOB_HASH_BUF;
     j->want_digest = 1;
+    j->ready = 0;
+    j->sync_ok = 0;
     j->deflated = j->fast = 0;
     j->start = j->csize = j->limit = 0;
     j->msg[0] = 0;
@@ -890,7 +991,7 @@ static PyObject *sha256_buf_job(PyObject *self, PyObject *args)
         return NULL;
     }
     j->have_view = 1;
-    if (pthread_create(&j->thread, NULL, job_run, j) != 0) {
+    if (pthread_create(&j->thread, NULL, job_thread, j) != 0) {
         Py_DECREF(j);
         PyErr_SetString(PyExc_OSError, "cannot start a hashing thread");
         return NULL;

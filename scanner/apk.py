@@ -158,6 +158,7 @@ class AndroidWalker:
     def __init__(self, acc: AppAccumulator, skip: frozenset[str] = frozenset()) -> None:
         self.acc = acc
         self.prefetch: _Prefetch | None = None
+        self.digests: dict[int, Callable[[], str | None]] = {}  # prefetched members: collect their SHA-256
         self.skip = skip  # root members another process reads (see scanner.parallel)
 
     # -- entry points ------------------------------------------------------------------------------------
@@ -258,7 +259,11 @@ class AndroidWalker:
     def _read(self, za: ZipArchive, m: Member, max_bytes: int | None = None) -> bytes | None:
         fut = self.prefetch.take(m) if self.prefetch is not None and max_bytes is None and self.prefetch.za is za else None
         try:
-            return za.read(m, max_bytes) if fut is None else fut.result()
+            if fut is None:
+                return za.read(m, max_bytes)
+            data = fut.result()
+            self.digests[id(m)] = fut.digest  # the prefetch thread hashes while this thread parses
+            return data
         except LimitExceeded as exc:
             self.acc.error(exc, f"{za.locator}!{m.name}", "limits")
             if "total bytes" in exc.message or "longer than" in exc.message:
@@ -267,6 +272,20 @@ class AndroidWalker:
         except ReadError as exc:
             self.acc.error(exc, f"{za.locator}!{m.name}", "zip")
             return None
+
+    def _digest(self, m: Member, data: bytes) -> Callable[[], str]:
+        """The SHA-256 of a member being parsed: from its prefetch thread, else from a new native thread."""
+        pending = self.digests.pop(id(m), None)
+        beside = digest_beside(data) if pending is None else None
+        got: list[str] = []
+
+        def result() -> str:
+            if not got:
+                sha = pending() if pending is not None else None
+                got.append(sha if sha is not None else (beside or digest_beside(data))())
+            return got[0]
+
+        return result
 
     def _walk_members(
         self, za: ZipArchive, depth: int, dex_pattern: re.Pattern[str], sig_root: bool, skip_manifests: bool = False,
@@ -342,7 +361,7 @@ class AndroidWalker:
         data = self._read(za, m)
         if data is None:
             return
-        digest = digest_beside(data)
+        digest = self._digest(m, data)
         try:
             d = read_dex(data, loc, digest)
             self.acc.dex.append(d)
@@ -356,7 +375,7 @@ class AndroidWalker:
         data = self._read(za, m)
         if data is None:
             return
-        digest = digest_beside(data)
+        digest = self._digest(m, data)
         if data[:4] != b"\x7fELF":
             self.acc.entries.append(
                 Entry(loc, m.usize, sniff(data[:4096], m.name, m.usize), m.csize, digest(),

@@ -371,7 +371,7 @@ class ZipArchive:
 
     def read_async(self, m: Member) -> AsyncRead:
         """Start reading ``m`` on a native thread (``scanner._speedups``); ``result()`` gives what :meth:`read`
-        gives and raises what it raises. Without the extension it reads on
+        gives and raises what it raises, then ``digest()`` its SHA-256 (hashed on that thread meanwhile). Without the extension it reads on
         ``result()``. The job keeps the buffer exported: ``close()`` every one not collected."""
         return AsyncRead(self, m)
 
@@ -431,8 +431,8 @@ class AsyncRead:
             self._plan = loc, cap, start, csize, deflated, bomb = za._plan(m, None)
             limit = min(cap, bomb) + 1 if deflated else cap
             # Same library choice as read(): ISA-L from _ISAL_MIN compressed bytes, zlib below.
-            # No digest here: the caller hashes the bytes on another native thread while it parses them.
-            self._job = _c_inflate_job(za.buf, start, csize, deflated, limit, m.usize, csize >= _ISAL_MIN, False)
+            # The thread hashes the bytes after inflating them, while the caller already parses them.
+            self._job = _c_inflate_job(za.buf, start, csize, deflated, limit, m.usize, csize >= _ISAL_MIN)
         except (ReadError, ValueError, OSError) as exc:
             self._error = exc
 
@@ -442,12 +442,19 @@ class AsyncRead:
             raise self._error
         if self._job is None or self._plan is None:
             return self.za.read(self.m)
-        job, self._job = self._job, None
-        data, _sha, eof, err = job.result()
+        data, eof, err = self._job.data()  # the artifact's buffer is released here; the hash may still run
         loc, cap, _start, _csize, deflated, bomb = self._plan
         if err is not None:
+            self.close()
             raise ZipFormatError(f"deflate stream is corrupt: {err}", loc, "zip")
         return self.za._finish(self.m, loc, data, eof, cap, bomb, deflated)
+
+    def digest(self) -> str | None:
+        """SHA-256 hex of the content :meth:`result` gave (None without the native thread or after a failure)."""
+        if self._job is None:
+            return None
+        job, self._job = self._job, None
+        return job.digest()  # type: ignore[no-any-return]
 
     def close(self) -> None:
         """Wait for the native thread and release the buffer (the mmap can close then)."""

@@ -522,3 +522,27 @@ def test_sha256_buf_job_and_digest_beside() -> None:
         assert d() == d() == hashlib.sha256(data).hexdigest()
     with pytest.raises(TypeError):
         sp.sha256_buf_job("not bytes")
+
+
+@needs_c
+def test_read_async_digest_follows_data_and_mmap_closes_early(tmp_path: Path) -> None:
+    """result() hands the bytes over as soon as they are inflated and lets go of the artifact's buffer (its
+    mmap can close while the hash still runs); digest() then gives their SHA-256."""
+    import hashlib
+    import mmap
+    import random
+
+    from scanner.zipread import Budget, Limits, ZipArchive
+
+    payload = random.Random(3).randbytes(3 << 20)
+    path = tmp_path / "a.apk"
+    path.write_bytes(_zip_of({"classes.dex": payload}))
+    with open(path, "rb") as f:
+        buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        za = ZipArchive(buf, "x", Budget(Limits()))
+        job = za.read_async(za.members[0])
+        data = job.result()
+        buf.close()  # would raise BufferError if the job still held the buffer
+    assert data == payload
+    assert job.digest() == hashlib.sha256(payload).hexdigest()
+    assert job.digest() is None  # collected once
