@@ -1000,6 +1000,136 @@ static PyObject *sha256_buf_job(PyObject *self, PyObject *args)
     return (PyObject *)j;
 }
 
+PyDoc_STRVAR(elf_exports_doc,
+"elf_exports(data, off, size, entsize, is64, stroff, strsize, limit) -> list[str] | None\n\n"
+"Names of the exported symbols of a little-endian ELF .dynsym table (``off``/``size``/``entsize``) whose\n"
+"names live in ``data[stroff:stroff+strsize]``: first occurrences, in table order, at most ``limit``.\n"
+"Exported as lief's Symbol.is_exported says: defined (st_shndx != 0), an address or a size, GLOBAL or WEAK\n"
+"binding, FUNC, GNU_IFUNC or OBJECT type. None when the tables do not fit (the caller asks lief).");
+
+static PyObject *elf_exports(PyObject *self, PyObject *args)
+{
+    Py_buffer view;
+    Py_ssize_t off, size, entsize, stroff, strsize, limit;
+    int is64;
+    if (!PyArg_ParseTuple(args, "y*nnnpnnn:elf_exports", &view, &off, &size, &entsize, &is64, &stroff, &strsize,
+                          &limit))
+        return NULL;
+    const unsigned char *d = (const unsigned char *)view.buf;
+    const Py_ssize_t n = view.len;
+    PyObject *out = NULL, *seen = NULL;
+    if (off < 0 || size < 0 || stroff < 0 || strsize < 0 || off > n || size > n - off || stroff > n ||
+        strsize > n - stroff || entsize != (is64 ? 24 : 16)) {
+        PyBuffer_Release(&view);
+        Py_RETURN_NONE;
+    }
+    out = PyList_New(0);
+    seen = PySet_New(NULL);
+    if (out == NULL || seen == NULL)
+        goto fail;
+    for (Py_ssize_t p = off; p + entsize <= off + size && PyList_GET_SIZE(out) < limit; p += entsize) {
+        uint32_t name;
+        uint8_t info;
+        uint16_t shndx;
+        uint64_t value, sz;
+        if (is64) { /* Elf64_Sym: name u32, info u8, other u8, shndx u16, value u64, size u64 */
+            name = rd32(d + p);
+            info = d[p + 4];
+            shndx = rd16(d + p + 6);
+            value = (uint64_t)rd32(d + p + 8) | (uint64_t)rd32(d + p + 12) << 32;
+            sz = (uint64_t)rd32(d + p + 16) | (uint64_t)rd32(d + p + 20) << 32;
+        } else { /* Elf32_Sym: name u32, value u32, size u32, info u8, other u8, shndx u16 */
+            name = rd32(d + p);
+            value = rd32(d + p + 4);
+            sz = rd32(d + p + 8);
+            info = d[p + 12];
+            shndx = rd16(d + p + 14);
+        }
+        int bind = info >> 4, type = info & 0x0F;
+        if (shndx == 0 || (value == 0 && sz == 0) || (bind != 1 && bind != 2) || (type != 1 && type != 2 && type != 10))
+            continue;
+        if (name >= (uint64_t)strsize)
+            continue; /* lief gives such a symbol no name; an empty name is never kept */
+        const unsigned char *s = d + stroff + name;
+        const unsigned char *e = memchr(s, 0, (size_t)(strsize - name));
+        Py_ssize_t len = e ? e - s : strsize - name;
+        if (len == 0)
+            continue;
+        PyObject *u = PyUnicode_DecodeUTF8((const char *)s, len, "replace");
+        if (u == NULL)
+            goto fail;
+        int had = PySet_Contains(seen, u);
+        if (had < 0 || (!had && (PySet_Add(seen, u) < 0 || PyList_Append(out, u) < 0))) {
+            Py_DECREF(u);
+            goto fail;
+        }
+        Py_DECREF(u);
+    }
+    Py_DECREF(seen);
+    PyBuffer_Release(&view);
+    return out;
+fail:
+    Py_XDECREF(out);
+    Py_XDECREF(seen);
+    PyBuffer_Release(&view);
+    return NULL;
+}
+
+PyDoc_STRVAR(elf_hash_count_doc,
+"elf_hash_count(data, offset, gnu, is64) -> int\n\n"
+"The number of dynamic symbols a little-endian ELF hash table at ``offset`` implies: nchain for a SysV\n"
+"DT_HASH table, the end of the longest chain for a DT_GNU_HASH one (``gnu``). -1 when it does not fit.");
+
+static PyObject *elf_hash_count(PyObject *self, PyObject *args)
+{
+    Py_buffer view;
+    Py_ssize_t off;
+    int gnu, is64;
+    if (!PyArg_ParseTuple(args, "y*npp:elf_hash_count", &view, &off, &gnu, &is64))
+        return NULL;
+    const unsigned char *d = (const unsigned char *)view.buf;
+    const Py_ssize_t n = view.len;
+    long long count = -1;
+    if (off < 0 || off > n - 16)
+        goto done;
+    if (!gnu) {
+        count = rd32(d + off + 4); /* nbucket, nchain */
+        goto done;
+    }
+    {
+        uint32_t nbuckets = rd32(d + off), symoffset = rd32(d + off + 4), bloom = rd32(d + off + 8);
+        Py_ssize_t word = is64 ? 8 : 4;
+        Py_ssize_t buckets = off + 16 + (Py_ssize_t)bloom * word;
+        if (nbuckets == 0 || bloom > (1u << 24) || nbuckets > (1u << 24) || buckets > n - 4 * (Py_ssize_t)nbuckets)
+            goto done;
+        uint32_t maxb = 0;
+        for (uint32_t i = 0; i < nbuckets; i++) {
+            uint32_t b = rd32(d + buckets + 4 * (Py_ssize_t)i);
+            if (b > maxb)
+                maxb = b;
+        }
+        if (maxb == 0) {
+            count = symoffset;
+            goto done;
+        }
+        if (maxb < symoffset)
+            goto done;
+        Py_ssize_t chain = buckets + 4 * (Py_ssize_t)nbuckets;
+        for (uint64_t i = maxb; ; i++) {
+            Py_ssize_t at = chain + 4 * (Py_ssize_t)(i - symoffset);
+            if (at > n - 4 || i - maxb > (1u << 24))
+                goto done;
+            if (rd32(d + at) & 1) {
+                count = (long long)i + 1;
+                break;
+            }
+        }
+    }
+done:
+    PyBuffer_Release(&view);
+    return PyLong_FromLongLong(count);
+}
+
 static PyMethodDef methods[] = {
     {"dex_tables", dex_tables, METH_VARARGS, dex_tables_doc},
     {"arsc_pool", arsc_pool, METH_VARARGS, arsc_pool_doc},
@@ -1010,6 +1140,8 @@ static PyMethodDef methods[] = {
     {"inflate_prefix", inflate_prefix, METH_VARARGS, inflate_prefix_doc},
     {"sha256_fd_job", sha256_fd_job, METH_VARARGS, sha256_fd_job_doc},
     {"sha256_buf_job", sha256_buf_job, METH_VARARGS, sha256_buf_job_doc},
+    {"elf_exports", elf_exports, METH_VARARGS, elf_exports_doc},
+    {"elf_hash_count", elf_hash_count, METH_VARARGS, elf_hash_count_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import posixpath
 import struct
+import warnings
 from collections.abc import Callable
 
 import lief
@@ -23,6 +24,19 @@ _CONFIG.parse_symtab_symbols = False
 _CONFIG.parse_notes = False
 _CONFIG.parse_symbol_versions = False
 _CONFIG.parse_overlay = False
+#: The same without dynamic symbols: exports are then read from .dynsym by scanner._speedups.elf_exports, which
+#: measured 3-4x faster than lief building a Symbol object per entry (librime.so, 8,030 symbols: 22 -> 6 ms).
+_CONFIG_NOSYM = lief.ELF.ParserConfig()
+for _k in ("parse_relocations", "parse_symtab_symbols", "parse_notes", "parse_symbol_versions", "parse_overlay",
+           "parse_dyn_symbols"):
+    setattr(_CONFIG_NOSYM, _k, False)
+
+try:  # compiled .dynsym reader (scanner/_speedups.c); lief's symbols are the specification
+    from scanner._speedups import elf_exports as _c_elf_exports
+    from scanner._speedups import elf_hash_count as _c_elf_hash_count
+except ImportError:  # pragma: no cover - built by `pip install`; absent only without a C compiler
+    _c_elf_exports = None
+    _c_elf_hash_count = None
 
 _ABI_BY_MACHINE = {
     "AARCH64": "arm64-v8a",
@@ -87,8 +101,13 @@ def read_elf(
     if data[:4] != b"\x7fELF":
         raise ElfFormatError("not an ELF file", locator, "elf")
     e_machine = check_tables(data, locator)
+    exports: list[str] | None = None
     try:
-        binary = lief.ELF.parse(data, _CONFIG)
+        if _c_elf_exports is not None:
+            binary = lief.ELF.parse(data, _CONFIG_NOSYM)
+            exports = fast_exports(binary, data) if binary is not None else None
+        if exports is None:
+            binary = lief.ELF.parse(data, _CONFIG)
     except Exception as exc:  # lief raises a variety of native errors on hostile input
         raise ElfFormatError(f"lief failed: {exc}", locator, "elf") from exc
     if binary is None or str(binary.header.identity_class).endswith(("NONE", "UNKNOWN")):
@@ -97,15 +116,8 @@ def read_elf(
     soname_entry = binary.get(lief.ELF.DynamicEntry.TAG.SONAME)
     soname = _text(soname_entry.name) if soname_entry is not None else None
     needed = tuple(_text(x) for x in binary.libraries)
-    exports: list[str] = []
-    seen: set[str] = set()
-    for sym in binary.dynamic_symbols:
-        if len(exports) >= MAX_EXPORTS:
-            break
-        name = _text(sym.name)
-        if name and sym.exported and name not in seen:
-            seen.add(name)
-            exports.append(name)
+    if exports is None:
+        exports = lief_exports(binary)
     return NativeLib(
         path=locator,
         abi=abi,
@@ -116,6 +128,70 @@ def read_elf(
         exports=tuple(exports),
         strings=tuple(binary_strings(_string_sections(binary, data))),
     )
+
+
+_SHT_STRTAB, _SHT_DYNSYM = 3, 11
+
+
+def lief_exports(binary: lief.ELF.Binary) -> list[str]:
+    """Exported dynamic symbol names as lief sees them: first occurrences in table order (the specification)."""
+    exports: list[str] = []
+    seen: set[str] = set()
+    for sym in binary.dynamic_symbols:
+        if len(exports) >= MAX_EXPORTS:
+            break
+        name = _text(sym.name)
+        if name and sym.exported and name not in seen:
+            seen.add(name)
+            exports.append(name)
+    return exports
+
+
+def fast_exports(binary: lief.ELF.Binary, data: bytes) -> list[str] | None:
+    """:func:`lief_exports` from the ``.dynsym``/``.dynstr`` sections; None (ask lief) unless the file is
+    little-endian, the dynamic segment's DT_SYMTAB/DT_STRTAB point at exactly those sections and its hash table
+    counts exactly the section's symbols (lief reads the symbols through the dynamic segment and counts them
+    from the hash table: tampered files where the views disagree go to lief)."""
+    if _c_elf_exports is None or data[5:6] != b"\x01":  # EI_DATA: little-endian only
+        return None
+    with warnings.catch_warnings():  # lief warns on section types outside its enum (tampered headers)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return _fast_exports(binary, data)
+
+
+def _fast_exports(binary: lief.ELF.Binary, data: bytes) -> list[str] | None:
+    try:
+        dynsym = binary.get_section(".dynsym")
+        if dynsym is None or int(dynsym.type) != _SHT_DYNSYM:
+            return None
+        secs = binary.sections
+        link = dynsym.link
+        if not 0 < link < len(secs) or int(secs[link].type) != _SHT_STRTAB:
+            return None
+        strtab = secs[link]
+        symtab_dt = binary.get(lief.ELF.DynamicEntry.TAG.SYMTAB)
+        strtab_dt = binary.get(lief.ELF.DynamicEntry.TAG.STRTAB)
+        if (symtab_dt is None or strtab_dt is None or symtab_dt.value != dynsym.virtual_address
+                or strtab_dt.value != strtab.virtual_address):
+            return None
+        args = (dynsym.offset, dynsym.size, dynsym.entry_size, strtab.offset, strtab.size)
+        if any(not 0 <= v < 1 << 62 for v in args) or not args[2] or args[1] % args[2]:
+            return None
+        is64 = data[4:5] == b"\x02"
+        hashes = [(binary.get(lief.ELF.DynamicEntry.TAG.GNU_HASH), True),
+                  (binary.get(lief.ELF.DynamicEntry.TAG.HASH), False)]
+        hashes = [(h, gnu) for h, gnu in hashes if h is not None]
+        if not hashes:
+            return None
+        for h, gnu in hashes:
+            off = binary.virtual_address_to_offset(h.value)
+            off = off if isinstance(off, int) else getattr(off, "value", None)
+            if not isinstance(off, int) or _c_elf_hash_count(data, off, gnu, is64) != args[1] // args[2]:
+                return None
+        return _c_elf_exports(data, args[0], args[1], args[2], is64, args[3], args[4],
+                              MAX_EXPORTS)  # type: ignore[no-any-return]
+    except (ValueError, OverflowError, TypeError, lief.lief_errors):
+        return None
 
 
 def _string_sections(binary: lief.ELF.Binary, data: bytes) -> bytes:

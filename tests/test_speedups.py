@@ -546,3 +546,69 @@ def test_read_async_digest_follows_data_and_mmap_closes_early(tmp_path: Path) ->
     assert data == payload
     assert job.digest() == hashlib.sha256(payload).hexdigest()
     assert job.digest() is None  # collected once
+
+
+# -- ELF exports: the .dynsym reader equals lief's Symbol.exported --------------------------------------
+
+def _elf_cases() -> list[tuple[str, bytes]]:
+    from rules.fixtures import build_elf
+
+    out = [(p.name, p.read_bytes()) for p in sorted((FIX / "elf").glob("*.so"))]
+    out.append(("built", build_elf("libx.so", exports=["Java_com_a_B_c", "ff_init", "ff_init"], needed=["libc.so"])))
+    if SHARED.is_dir():
+        out += [(p.name, p.read_bytes()) for p in sorted(SHARED.rglob("*.so"))]
+        for apk in sorted((SHARED / "apk").rglob("*.apk")):
+            try:
+                z = zipfile.ZipFile(apk)
+                out += [(f"{apk.name}!{n}", z.read(n)) for n in z.namelist() if n.endswith(".so")]
+            except (zipfile.BadZipFile, OSError, NotImplementedError, RuntimeError, ValueError):
+                continue
+    return out
+
+
+def _both_exports(data: bytes) -> tuple[object, object]:
+    import lief
+
+    from scanner import elf
+
+    if data[:4] != b"\x7fELF":
+        return None, None  # read_elf refuses it before lief
+    try:
+        elf.check_tables(data, "x")
+    except Exception:  # noqa: BLE001 - read_elf refuses it before lief
+        return None, None
+    try:
+        full = lief.ELF.parse(data, elf._CONFIG)
+        nosym = lief.ELF.parse(data, elf._CONFIG_NOSYM)
+    except Exception:  # noqa: BLE001 - lief refuses it: read_elf reports that, nothing to compare
+        return None, None
+    if full is None or nosym is None:
+        return None, None
+    return elf.fast_exports(nosym, data), elf.lief_exports(full)
+
+
+@needs_c
+def test_elf_exports_equal_lief_on_real_libraries() -> None:
+    fast_used = 0
+    for name, data in _elf_cases():
+        fast, slow = _both_exports(data)
+        if fast is not None:
+            fast_used += 1
+            assert fast == slow, name
+    assert fast_used >= 4
+
+
+@needs_c
+@fuzz(300)
+@given(st.data())
+def test_elf_exports_equal_lief_on_mutations(data: st.DataObject) -> None:
+    cases = _ELF_BASES or _ELF_BASES.extend(d for _, d in _elf_cases()[:4]) or _ELF_BASES
+    buf = bytearray(data.draw(st.sampled_from(cases)))
+    for _ in range(data.draw(st.integers(1, 8))):
+        buf[data.draw(st.integers(0, len(buf) - 1))] = data.draw(st.integers(0, 255))
+    fast, slow = _both_exports(bytes(buf))
+    if fast is not None:
+        assert fast == slow
+
+
+_ELF_BASES: list[bytes] = []
