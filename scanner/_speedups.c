@@ -403,30 +403,40 @@ done:
     return result;
 }
 
-PyDoc_STRVAR(ascii_needles_doc,
-"ascii_needles(text, needles) -> int\n\n"
+PyDoc_STRVAR(needles_mask_doc,
+"needles_mask(text, needles) -> int\n\n"
 "Bit i is set when needles[i] occurs in text: one pass for all needles instead of one ``in`` each.\n"
-"Only for pure-ASCII text and ASCII needles (at most 64); returns -1 otherwise, and the caller uses ``in``.");
+"Any text and needles (at most 64, none empty), compared as UTF-8; -1 when that is impossible (lone\n"
+"surrogates) and the caller uses ``in``.");
 
-static PyObject *ascii_needles(PyObject *self, PyObject *args)
+static PyObject *needles_mask(PyObject *self, PyObject *args)
 {
     PyObject *text, *needles;
-    if (!PyArg_ParseTuple(args, "UO!:ascii_needles", &text, &PyTuple_Type, &needles))
+    if (!PyArg_ParseTuple(args, "UO!:needles_mask", &text, &PyTuple_Type, &needles))
         return NULL;
     Py_ssize_t k = PyTuple_GET_SIZE(needles);
-    if (!PyUnicode_IS_ASCII(text) || k > 64)
+    if (k > 64)
         return PyLong_FromLong(-1);
     const unsigned char *nd[64];
     Py_ssize_t nl[64];
     for (Py_ssize_t i = 0; i < k; i++) {
-        PyObject *n = PyTuple_GET_ITEM(needles, i);
-        if (!PyUnicode_Check(n) || !PyUnicode_IS_ASCII(n) || PyUnicode_GET_LENGTH(n) == 0)
+        PyObject *nobj = PyTuple_GET_ITEM(needles, i);
+        if (!PyUnicode_Check(nobj) || PyUnicode_GET_LENGTH(nobj) == 0)
             return PyLong_FromLong(-1);
-        nd[i] = PyUnicode_1BYTE_DATA(n);
-        nl[i] = PyUnicode_GET_LENGTH(n);
+        nd[i] = (const unsigned char *)PyUnicode_AsUTF8AndSize(nobj, &nl[i]);
+        if (nd[i] == NULL) {
+            PyErr_Clear();
+            return PyLong_FromLong(-1);
+        }
     }
-    const unsigned char *t = PyUnicode_1BYTE_DATA(text);
-    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    /* UTF-8 is self-synchronising: a needle's UTF-8 occurs in the text's UTF-8 exactly where the needle
+     * occurs in the text. Compact ASCII text is its own UTF-8; other text is encoded once (and cached). */
+    Py_ssize_t n;
+    const unsigned char *t = (const unsigned char *)PyUnicode_AsUTF8AndSize(text, &n);
+    if (t == NULL) { /* lone surrogates: the caller tests with ``in`` */
+        PyErr_Clear();
+        return PyLong_FromLong(-1);
+    }
     uint64_t found = 0, all = k == 64 ? ~(uint64_t)0 : (((uint64_t)1 << k) - 1);
     /* One pass: a bitmap of the needles' first two bytes filters positions; candidates are compared whole.
      * (glibc memmem per needle measured 3x slower on DEX string tables: most gates are absent, so each
@@ -1135,7 +1145,7 @@ static PyMethodDef methods[] = {
     {"arsc_pool", arsc_pool, METH_VARARGS, arsc_pool_doc},
     {"host_candidates", host_candidates, METH_O, host_candidates_doc},
     {"split_ascii", split_ascii, METH_VARARGS, split_ascii_doc},
-    {"ascii_needles", ascii_needles, METH_VARARGS, ascii_needles_doc},
+    {"needles_mask", needles_mask, METH_VARARGS, needles_mask_doc},
     {"inflate_job", inflate_job, METH_VARARGS, inflate_job_doc},
     {"inflate_prefix", inflate_prefix, METH_VARARGS, inflate_prefix_doc},
     {"sha256_fd_job", sha256_fd_job, METH_VARARGS, sha256_fd_job_doc},

@@ -15,12 +15,12 @@ from scanner.model import Located, StringsOfInterest
 
 try:  # compiled twins of the host-name pre-filter and the ASCII split (scanner/_speedups.c)
     from scanner._speedups import host_candidates as _c_host_candidates
-    from scanner._speedups import ascii_needles as _c_ascii_needles
+    from scanner._speedups import needles_mask as _c_needles_mask
     from scanner._speedups import split_ascii as _c_split_ascii
 except ImportError:  # pragma: no cover - built by `pip install`; absent only without a C compiler
     _c_host_candidates = None
     _c_split_ascii = None
-    _c_ascii_needles = None
+    _c_needles_mask = None
 
 _URL = r"(?:https?|wss?)://[A-Za-z0-9\-._~%]+(?::\d{1,5})?(?:[/?#][A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%{}|^]*)?"
 _SUANBEI = r"网信算备\s*(?:[:：]\s*)?[0-9Xx*＊]{6,24}\s*号"  # not \s*[:：]?\s*: quadratic on long blank runs
@@ -47,15 +47,17 @@ _GENAI_HEAD = re.compile(r"(?<![A-Za-z0-9])[A-Z][A-Za-z]+-[A-Za-z0-9]+$")
 _BEIAN_RX = re.compile(_BEIAN)
 _AIGC_RX = re.compile(_AIGC)
 _AIGC_KEYS = ("tc260", "TC260", "ContentProducer", "ReservedCode1", "PropagateID", "trainedAlgorithmicMedia", "c2pa.")
-# The ASCII literals that gate the scans below, tested in one pass over ASCII text (scanner/_speedups.c).
-_GATES = ("://", "-20", "-19", "beian", *_AIGC_KEYS)
-_G_URL, _G_20, _G_19, _G_BEIAN = 0, 1, 2, 3
-_G_AIGC = range(4, len(_GATES))
+# The literals that gate the scans below, all tested in one pass over the text (scanner/_speedups.c).
+_LABEL_WORDS = ("生成", "合成", "创作")
+_GATES = ("://", "-20", "-19", "beian", "备", "备案", *_LABEL_WORDS, *_AIGC_KEYS)
+_G_URL, _G_20, _G_19, _G_BEIAN, _G_BEI, _G_BEIAN_ZH = 0, 1, 2, 3, 4, 5
+_G_LABELS = range(6, 6 + len(_LABEL_WORDS))
+_G_AIGC = range(6 + len(_LABEL_WORDS), len(_GATES))
 
 
 def _gates(text: str) -> int:
     """Bit i set when ``_GATES[i]`` occurs in ``text``."""
-    mask = _c_ascii_needles(text, _GATES) if _c_ascii_needles is not None else -1
+    mask = _c_needles_mask(text, _GATES) if _c_needles_mask is not None else -1
     if mask < 0:
         mask = sum(1 << i for i, g in enumerate(_GATES) if g in text)
     return int(mask)
@@ -113,7 +115,7 @@ class StringCollector:
                 if "beian." in v:
                     self._add("beian_links", v, locator)
             pos = find("://", pos + 3)
-        if "备" in text:
+        if gates & (1 << _G_BEI):
             for m in _SUANBEI_RX.finditer(text):
                 self._add("filings", re.sub(r"\s+", "", m.group()), locator)
             for m in _ICP_RX.finditer(text):
@@ -124,14 +126,14 @@ class StringCollector:
                 h = _GENAI_HEAD.search(text, max(0, m.start() - 80), m.start())
                 if h:
                     self._add("filings", text[h.start() : m.end()], locator)
-        if gates & (1 << _G_BEIAN) or "备案" in text:
+        if gates & ((1 << _G_BEIAN) | (1 << _G_BEIAN_ZH)):
             for m in _BEIAN_RX.finditer(text):
                 self._add("beian_links", m.group(), locator)
         if any(gates & (1 << i) for i in _G_AIGC):
             for m in _AIGC_RX.finditer(text):
                 self._add("aigc_markers", m.group(), locator)
-        for word in ("生成", "合成", "创作"):
-            pos = find(word)
+        for word, bit in zip(_LABEL_WORDS, _G_LABELS):
+            pos = find(word) if gates & (1 << bit) else -1
             while pos >= 0:
                 h = _LABEL_HEAD.search(text, max(0, pos - 12), pos)
                 if h:
