@@ -16,10 +16,10 @@ setup(
         Extension(
             "scanner._speedups",
             ["scanner/_speedups.c"],
-            libraries=["z", "crypto"] + (["isal"] if _ISAL else []),  # zlib and libcrypto: CPython links them too
+            libraries=["z", "crypto", "m"] + (["isal"] if _ISAL else []),  # zlib and libcrypto: CPython links them too
             define_macros=[("SYNTH_HAVE_ISAL", "1")] if _ISAL else [],
             optional=True,
-            extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+            extra_compile_args=["-O2", "-ffp-contract=off", "-Wall", "-Wextra", "-Wno-unused-parameter"],  # entropy: bit-exact
         )
     ]
 )

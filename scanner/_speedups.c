@@ -13,6 +13,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
 #include <pthread.h>
 #include <unistd.h>
 #include <stdint.h>
@@ -81,6 +82,63 @@ static PyObject *dotted(PyObject *desc)
     return r;
 }
 
+/* Modified UTF-8 as DEX writes it (C0 80 for NUL, astral characters as two 3-byte surrogates), for strings
+ * strict UTF-8 rejected. Returns NULL without an exception when the bytes are anything else (lone
+ * surrogates, invalid sequences): the caller then runs scanner.dex.decode_mutf8, the specification. */
+static PyObject *decode_mutf8_fast(const unsigned char *s, Py_ssize_t n)
+{
+    Py_UCS4 stackbuf[256];
+    Py_UCS4 *u = n <= 256 ? stackbuf : PyMem_Malloc(sizeof(Py_UCS4) * (size_t)n);
+    if (u == NULL)
+        return NULL;
+    Py_ssize_t k = 0, i = 0;
+    int ok = 1;
+    while (i < n && ok) {
+        unsigned c = s[i];
+        if (c < 0x80) {
+            u[k++] = c;
+            i += 1;
+        } else if (c == 0xC0 && i + 1 < n && s[i + 1] == 0x80) {
+            u[k++] = 0;
+            i += 2;
+        } else if (c >= 0xC2 && c <= 0xDF && i + 1 < n && (s[i + 1] & 0xC0) == 0x80) {
+            u[k++] = ((c & 0x1F) << 6) | (s[i + 1] & 0x3F);
+            i += 2;
+        } else if (c >= 0xE0 && c <= 0xEF && i + 2 < n && (s[i + 1] & 0xC0) == 0x80 && (s[i + 2] & 0xC0) == 0x80 &&
+                   !(c == 0xE0 && s[i + 1] < 0xA0)) {
+            u[k++] = ((c & 0x0F) << 12) | ((s[i + 1] & 0x3F) << 6) | (s[i + 2] & 0x3F);
+            i += 3;
+        } else if (c >= 0xF0 && c <= 0xF4 && i + 3 < n && (s[i + 1] & 0xC0) == 0x80 && (s[i + 2] & 0xC0) == 0x80 &&
+                   (s[i + 3] & 0xC0) == 0x80 && !(c == 0xF0 && s[i + 1] < 0x90) && !(c == 0xF4 && s[i + 1] > 0x8F)) {
+            u[k++] = ((c & 0x07) << 18) | ((s[i + 1] & 0x3F) << 12) | ((s[i + 2] & 0x3F) << 6) | (s[i + 3] & 0x3F);
+            i += 4;
+        } else {
+            ok = 0;
+        }
+    }
+    /* join surrogate pairs; a lone surrogate is the specification's business */
+    Py_ssize_t w = 0;
+    for (Py_ssize_t r = 0; ok && r < k; r++) {
+        Py_UCS4 ch = u[r];
+        if (ch >= 0xD800 && ch <= 0xDBFF) {
+            if (r + 1 < k && u[r + 1] >= 0xDC00 && u[r + 1] <= 0xDFFF) {
+                u[w++] = 0x10000 + ((ch - 0xD800) << 10) + (u[r + 1] - 0xDC00);
+                r++;
+            } else {
+                ok = 0;
+            }
+        } else if (ch >= 0xDC00 && ch <= 0xDFFF) {
+            ok = 0;
+        } else {
+            u[w++] = ch;
+        }
+    }
+    PyObject *out = ok ? PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, u, w) : NULL;
+    if (u != stackbuf)
+        PyMem_Free(u);
+    return out;
+}
+
 PyDoc_STRVAR(dex_tables_doc,
 "dex_tables(buf, s_n, s_off, t_n, t_off, c_n, c_off, decode_fallback) -> (strings, defined, referenced)\n\n"
 "The string table (in index order) and the dotted names of defined and referenced class types, unsorted.\n"
@@ -139,6 +197,11 @@ static PyObject *dex_tables(PyObject *self, PyObject *args)
                 if (!PyErr_ExceptionMatches(PyExc_UnicodeDecodeError))
                     goto done;
                 PyErr_Clear();
+                s = decode_mutf8_fast(start, len);
+                if (s == NULL && PyErr_Occurred())
+                    goto done;
+            }
+            if (s == NULL) {
                 PyObject *raw = PyBytes_FromStringAndSize((const char *)start, len);
                 if (raw == NULL)
                     goto done;
@@ -1140,6 +1203,73 @@ done:
     return PyLong_FromLongLong(count);
 }
 
+PyDoc_STRVAR(entropy_doc,
+"entropy(data) -> float\n\n"
+"Shannon entropy in bits per byte, bit for bit what scanner.sniff.entropy_py computes: the terms taken in\n"
+"the order each byte value first occurs, summed left to right.");
+
+static PyObject *entropy(PyObject *self, PyObject *args)
+{
+    Py_buffer view;
+    if (!PyArg_ParseTuple(args, "y*:entropy", &view))
+        return NULL;
+    const unsigned char *d = (const unsigned char *)view.buf;
+    Py_ssize_t n = view.len;
+    uint64_t count[256] = {0};
+    unsigned char order[256];
+    int seen = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (count[d[i]]++ == 0)
+            order[seen++] = d[i];
+    }
+    double total = 0.0;
+    for (int i = 0; i < seen; i++) {
+        double p = (double)count[order[i]] / (double)n;
+        total += p * log2(p);
+    }
+    PyBuffer_Release(&view);
+    return PyFloat_FromDouble(n ? -total : 0.0);
+}
+
+PyDoc_STRVAR(short_strings_doc,
+"short_strings(strings, maxlen) -> list[str]\n\n"
+"The non-empty strings of at most ``maxlen`` characters that are neither ``@`` references nor ``res/``\n"
+"paths, first occurrences in order (the resource strings an Inventory keeps).");
+
+static PyObject *short_strings(PyObject *self, PyObject *args)
+{
+    PyObject *seq;
+    Py_ssize_t maxlen;
+    if (!PyArg_ParseTuple(args, "On:short_strings", &seq, &maxlen))
+        return NULL;
+    PyObject *fast = PySequence_Fast(seq, "short_strings expects a sequence of str");
+    if (fast == NULL)
+        return NULL;
+    PyObject *out = PyList_New(0), *seen = PySet_New(NULL);
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(fast);
+    PyObject **items = PySequence_Fast_ITEMS(fast);
+    for (Py_ssize_t i = 0; out != NULL && seen != NULL && i < count; i++) {
+        PyObject *s = items[i];
+        if (!PyUnicode_Check(s)) {
+            PyErr_SetString(PyExc_TypeError, "short_strings expects str items");
+            Py_CLEAR(out);
+            break;
+        }
+        Py_ssize_t len = PyUnicode_GET_LENGTH(s);
+        if (len == 0 || len > maxlen || PyUnicode_READ_CHAR(s, 0) == '@')
+            continue;
+        if (len >= 4 && PyUnicode_READ_CHAR(s, 0) == 'r' && PyUnicode_READ_CHAR(s, 1) == 'e' &&
+            PyUnicode_READ_CHAR(s, 2) == 's' && PyUnicode_READ_CHAR(s, 3) == '/')
+            continue;
+        int had = PySet_Contains(seen, s);
+        if (had < 0 || (!had && (PySet_Add(seen, s) < 0 || PyList_Append(out, s) < 0)))
+            Py_CLEAR(out);
+    }
+    Py_XDECREF(seen);
+    Py_DECREF(fast);
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"dex_tables", dex_tables, METH_VARARGS, dex_tables_doc},
     {"arsc_pool", arsc_pool, METH_VARARGS, arsc_pool_doc},
@@ -1152,6 +1282,8 @@ static PyMethodDef methods[] = {
     {"sha256_buf_job", sha256_buf_job, METH_VARARGS, sha256_buf_job_doc},
     {"elf_exports", elf_exports, METH_VARARGS, elf_exports_doc},
     {"elf_hash_count", elf_hash_count, METH_VARARGS, elf_hash_count_doc},
+    {"entropy", entropy, METH_VARARGS, entropy_doc},
+    {"short_strings", short_strings, METH_VARARGS, short_strings_doc},
     {NULL, NULL, 0, NULL},
 };
 

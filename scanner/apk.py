@@ -35,8 +35,10 @@ from scanner.zipread import AsyncRead, Budget, Member, ZipArchive
 
 try:  # native-thread SHA-256 beside parsing (scanner/_speedups.c)
     from scanner._speedups import sha256_buf_job as _c_sha256_buf_job
+    from scanner._speedups import short_strings as _c_short_strings
 except ImportError:  # pragma: no cover - built by `pip install`; absent only without a C compiler
     _c_sha256_buf_job = None
+    _c_short_strings = None
 
 _ROOT_DEX = re.compile(r"^classes\d*\.dex$")
 _AAB_DEX = re.compile(r"^[^/]+/dex/classes\d*\.dex$")
@@ -459,5 +461,9 @@ class AndroidWalker:
             self.acc.error(exc, loc, "resources")
             return
         self.acc.strings.scan_strings(strings, loc)
-        short = tuple(dict.fromkeys(s for s in strings if len(s) <= _MAX_RESOURCE_STRING and s[0] not in "@" and not s.startswith("res/")))
+        if _c_short_strings is not None:
+            short = tuple(_c_short_strings(strings, _MAX_RESOURCE_STRING))
+        else:
+            short = tuple(dict.fromkeys(
+                s for s in strings if s and len(s) <= _MAX_RESOURCE_STRING and s[0] != "@" and not s.startswith("res/")))
         self.acc.resource_strings.append(StringTable(loc, short))

@@ -11,6 +11,11 @@ import math
 import struct
 from collections import Counter
 
+try:  # compiled twin of entropy_py (scanner/_speedups.c)
+    from scanner._speedups import entropy as _c_entropy
+except ImportError:  # pragma: no cover - built by `pip install`; absent only without a C compiler
+    _c_entropy = None
+
 #: Formats that are (or are likely to be) ML models; their entries get a hash and an entropy figure.
 MODEL_FORMATS = frozenset(
     {
@@ -135,9 +140,20 @@ def _is_text(p: bytes) -> bool:
         return exc.start >= len(sample) - 3  # a multi-byte char cut by the sample end
 
 
-def entropy(data: bytes) -> float:
-    """Shannon entropy in bits per byte (ModelXRay: > 7.5 suggests an encrypted or compressed blob)."""
+def entropy_py(data: bytes) -> float:
+    """Shannon entropy in bits per byte (ModelXRay: > 7.5 suggests an encrypted or compressed blob).
+
+    The specification of the compiled ``entropy``: terms in first-occurrence order, summed left to right
+    (an explicit loop, so the bits do not depend on how a Python version's ``sum`` adds floats)."""
     if not data:
         return 0.0
     n = len(data)
-    return -sum(c / n * math.log2(c / n) for c in Counter(data).values())
+    total = 0.0
+    for c in Counter(data).values():
+        total += c / n * math.log2(c / n)
+    return -total
+
+
+def entropy(data: bytes) -> float:
+    """:func:`entropy_py`, compiled where scanner._speedups is built (same bits, ~50x faster)."""
+    return _c_entropy(data) if _c_entropy is not None else entropy_py(data)

@@ -612,3 +612,66 @@ def test_elf_exports_equal_lief_on_mutations(data: st.DataObject) -> None:
 
 
 _ELF_BASES: list[bytes] = []
+
+
+@needs_c
+@fuzz(300)
+@given(st.binary(max_size=3000))
+def test_entropy_bit_exact(data: bytes) -> None:
+    from scanner import sniff
+
+    assert sniff._c_entropy(data) == sniff.entropy_py(data)
+
+
+@needs_c
+@fuzz(200)
+@given(st.lists(st.one_of(st.text(max_size=6), st.just("@string/x"), st.just("res/a.png"), st.just("re")),
+                max_size=30), st.integers(0, 8))
+def test_short_strings_equal_python(strings: list[str], maxlen: int) -> None:
+    import scanner._speedups as sp
+
+    expect = list(dict.fromkeys(s for s in strings if s and len(s) <= maxlen and s[0] != "@" and not s.startswith("res/")))
+    assert sp.short_strings(strings, maxlen) == expect
+
+
+def _mutf8(text: str) -> bytes:
+    """DEX's Modified UTF-8: C0 80 for NUL, astral characters as two 3-byte surrogates."""
+    out = bytearray()
+    for ch in text:
+        cp = ord(ch)
+        if cp == 0:
+            out += b"\xc0\x80"
+        elif cp >= 0x10000:
+            hi, lo = 0xD800 + ((cp - 0x10000) >> 10), 0xDC00 + ((cp - 0x10000) & 0x3FF)
+            out += chr(hi).encode("utf-8", "surrogatepass") + chr(lo).encode("utf-8", "surrogatepass")
+        else:
+            out += ch.encode("utf-8", "surrogatepass")
+    return bytes(out)
+
+
+@needs_c
+@fuzz(300)
+@given(st.lists(st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=8)
+                | st.lists(st.sampled_from(["\U0001f600", "\x00", "a", "中", "\ud83d"]), max_size=6).map("".join),
+                max_size=12))
+def test_mutf8_strings_decode_like_the_spec(texts: list[str]) -> None:
+    """Emoji (surrogate pairs), NULs and lone surrogates written as DEX writes them: the compiled decoder
+    and decode_mutf8 agree, and real pairs come back as the characters."""
+    raws = [_mutf8(t) for t in texts]
+    for raw, t in zip(raws, texts):
+        if "\ud83d" not in t:
+            assert dex_mod.decode_mutf8(raw) == t
+    data = bytearray(build_dex(["com.a.B"], strings=[f"s{i:02d}" for i in range(len(raws))]))
+    header = dex_mod.read_header(bytes(data), "x")
+    count, off = header.string_ids
+    for i, raw in enumerate(raws):
+        target = f"s{i:02d}".encode()
+        for k in range(count):
+            (p,) = struct.unpack_from("<I", data, off + 4 * k)
+            if data[p + 1 : p + 1 + len(target) + 1] == target + b"\x00":
+                struct.pack_into("<I", data, off + 4 * k, len(data))
+                data += bytes([min(len(raw), 127)]) + raw + b"\x00"
+                break
+    struct.pack_into("<I", data, 0x20, len(data))
+    c, py = _both_dex(bytes(data))
+    assert c == py
