@@ -1270,6 +1270,67 @@ static PyObject *short_strings(PyObject *self, PyObject *args)
     return out;
 }
 
+PyDoc_STRVAR(cd_records_doc,
+"cd_records(buf, pos, count, eocd) -> (records, done, pos, last record's start or -1)\n\n"
+"Central-directory records from ``pos`` while they are well formed (signature in place, fixed part before\n"
+"``eocd``): (name, method, flags, crc, csize, usize, local header offset, version made by, external\n"
+"attributes) each, names decoded like scanner.zipread._decode_name. ``done`` records were read; the caller\n"
+"takes over at ``pos`` for the rest (its resynchronising slow path).");
+
+static PyObject *cd_records(PyObject *self, PyObject *args)
+{
+    Py_buffer view;
+    Py_ssize_t pos, count, eocd;
+    if (!PyArg_ParseTuple(args, "y*nnn:cd_records", &view, &pos, &count, &eocd))
+        return NULL;
+    const unsigned char *b = (const unsigned char *)view.buf;
+    const Py_ssize_t n = view.len;
+    PyObject *out = PyList_New(0);
+    Py_ssize_t i = 0, last = -1;
+    for (; out != NULL && i < count; i++) {
+        if (pos < 0 || pos + 46 > eocd || pos + 46 > n || rd32(b + pos) != 0x02014B50)
+            break;
+        last = pos;
+        uint16_t vm = rd16(b + pos + 4), flags = rd16(b + pos + 8), method = rd16(b + pos + 10);
+        uint32_t crc = rd32(b + pos + 16), csize = rd32(b + pos + 20), usize = rd32(b + pos + 24);
+        uint16_t nlen = rd16(b + pos + 28), elen = rd16(b + pos + 30), clen = rd16(b + pos + 32);
+        uint32_t ea = rd32(b + pos + 38), lho = rd32(b + pos + 42);
+        Py_ssize_t ns = pos + 46, ne = ns + nlen < n ? ns + nlen : n; /* a slice past the end is cut, as in Python */
+        const char *raw = (const char *)b + ns;
+        Py_ssize_t len = ne > ns ? ne - ns : 0;
+        PyObject *name;
+        if (is_ascii((const unsigned char *)raw, len)) {
+            name = ascii_str((const unsigned char *)raw, len);
+        } else if (flags & 0x800) {
+            name = PyUnicode_DecodeUTF8(raw, len, "replace");
+        } else {
+            name = PyUnicode_DecodeUTF8(raw, len, NULL);
+            if (name == NULL && PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
+                PyErr_Clear();
+                name = PyUnicode_Decode(raw, len, "cp437", NULL);
+            }
+        }
+        if (name == NULL) {
+            Py_CLEAR(out);
+            break;
+        }
+        PyObject *rec = Py_BuildValue("(NIIkkkkIk)", name, (unsigned)method, (unsigned)flags, (unsigned long)crc,
+                                      (unsigned long)csize, (unsigned long)usize, (unsigned long)lho, (unsigned)vm,
+                                      (unsigned long)ea);
+        if (rec == NULL || PyList_Append(out, rec) < 0) {
+            Py_XDECREF(rec);
+            Py_CLEAR(out);
+            break;
+        }
+        Py_DECREF(rec);
+        pos += 46 + (Py_ssize_t)nlen + elen + clen;
+    }
+    PyBuffer_Release(&view);
+    if (out == NULL)
+        return NULL;
+    return Py_BuildValue("(Nnnn)", out, i, pos, last);
+}
+
 static PyMethodDef methods[] = {
     {"dex_tables", dex_tables, METH_VARARGS, dex_tables_doc},
     {"arsc_pool", arsc_pool, METH_VARARGS, arsc_pool_doc},
@@ -1284,6 +1345,7 @@ static PyMethodDef methods[] = {
     {"elf_hash_count", elf_hash_count, METH_VARARGS, elf_hash_count_doc},
     {"entropy", entropy, METH_VARARGS, entropy_doc},
     {"short_strings", short_strings, METH_VARARGS, short_strings_doc},
+    {"cd_records", cd_records, METH_VARARGS, cd_records_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -27,9 +27,11 @@ except ImportError:  # pragma: no cover - isal ships wheels for every platform C
 try:  # inflate + SHA-256 on a native thread, without the GIL (scanner/_speedups.c)
     from scanner._speedups import inflate_job as _c_inflate_job
     from scanner._speedups import inflate_prefix as _c_inflate_prefix
+    from scanner._speedups import cd_records as _c_cd_records
 except ImportError:  # pragma: no cover - built by `pip install`; absent only without a C compiler
     _c_inflate_job = None
     _c_inflate_prefix = None
+    _c_cd_records = None
 _ISAL_MIN = 16 * 1024  # compressed bytes from which ISA-L's faster inflate pays for its set-up
 from dataclasses import dataclass, field
 
@@ -195,25 +197,23 @@ class ZipArchive:
         names: set[str] = set()
         escaping: list[str] = []  # names that would escape an extraction directory
         links: list[str] = []  # Unix symlink entries
+        # The well-formed run of records is read in C (scanner._speedups.cd_records); from the first odd one
+        # on, the loop below reads and resynchronises as before.
+        fast: list[tuple[str, int, int, int, int, int, int, int, int]] = []
+        if _c_cd_records is not None and count:
+            fast, _done, fast_end, last_start = _c_cd_records(self.buf, pos, count, eocd)
         for i in range(count):
             if i % 4096 == 0:
                 self.budget.check_time(self.locator)
-            if pos + 46 > eocd or self.buf[pos : pos + 4] != _CDH:
-                # An entry's length fields lie (tampering); resynchronise on the next header signature.
-                nxt = self.buf.find(_CDH, max(prev_start + 46, pos - 256), min(eocd, pos + 65536))
-                if nxt < 0 or nxt + 46 > eocd:
-                    self._note(f"central directory truncated after {i} of {count} entries")
-                    self.salvaged = True
+            if i < len(fast):
+                name, method, flags, crc, csize, usize, lho, vm, ea = fast[i]
+                if i == len(fast) - 1:
+                    pos, prev_start = fast_end, last_start
+            else:
+                name, method, flags, crc, csize, usize, lho, vm, ea, pos, prev_start = self._cd_record(
+                    i, count, pos, prev_start, eocd)
+                if pos < 0:
                     break
-                self._note(f"central directory entry {i} does not start where the previous one ends; resynchronised")
-                pos = nxt
-            prev_start = pos
-            (
-                _sig, vm, _vn, flags, method, _t, _d, crc, csize, usize, nlen, elen, clen, _dn, _ia, ea, lho,
-            ) = struct.unpack_from("<IHHHHHHIIIHHHHHII", self.buf, pos)
-            raw = bytes(self.buf[pos + 46 : pos + 46 + nlen])
-            name = _decode_name(raw, flags)
-            pos += 46 + nlen + elen + clen
             members.append(Member(name, method, flags, crc, csize, usize, lho + self._shift))
             if name in names:
                 self._note(f"duplicate entry name {name!r}", f"{self.locator}!{name}")
@@ -225,6 +225,31 @@ class ZipArchive:
             if vm >> 8 == 3 and (ea >> 16) & 0o170000 == 0o120000:  # made on Unix, st_mode S_IFLNK
                 links.append(name)
         self.members = members
+        self._after_directory(members, escaping, links)
+
+    def _cd_record(
+        self, i: int, count: int, pos: int, prev_start: int, eocd: int
+    ) -> tuple[str, int, int, int, int, int, int, int, int, int, int]:
+        """Record ``i`` at ``pos`` (resynchronising on the next signature when lengths lie); pos -1 = stop."""
+        if pos + 46 > eocd or self.buf[pos : pos + 4] != _CDH:
+            # An entry's length fields lie (tampering); resynchronise on the next header signature.
+            nxt = self.buf.find(_CDH, max(prev_start + 46, pos - 256), min(eocd, pos + 65536))
+            if nxt < 0 or nxt + 46 > eocd:
+                self._note(f"central directory truncated after {i} of {count} entries")
+                self.salvaged = True
+                return ("", 0, 0, 0, 0, 0, 0, 0, 0, -1, prev_start)
+            self._note(f"central directory entry {i} does not start where the previous one ends; resynchronised")
+            pos = nxt
+        prev_start = pos
+        (
+            _sig, vm, _vn, flags, method, _t, _d, crc, csize, usize, nlen, elen, clen, _dn, _ia, ea, lho,
+        ) = struct.unpack_from("<IHHHHHHIIIHHHHHII", self.buf, pos)
+        raw = bytes(self.buf[pos + 46 : pos + 46 + nlen])
+        name = _decode_name(raw, flags)
+        pos += 46 + nlen + elen + clen
+        return name, method, flags, crc, csize, usize, lho, vm, ea, pos, prev_start
+
+    def _after_directory(self, members: list[Member], escaping: list[str], links: list[str]) -> None:
         # Hostile tells (they only ever serve to attack extractors): reading goes on, the scan is not clean.
         if escaping:
             self._fault(f"{len(escaping)} entry name(s) would escape an extraction directory (absolute, parent, "
@@ -473,6 +498,6 @@ def _decode_name(raw: bytes, flags: int) -> str:
 
 
 def _suspicious_name(name: str) -> bool:
-    return name.startswith(("/", "\\")) or "\x00" in name or ".." in name.replace("\\", "/").split("/") or (
-        len(name) > 1 and name[1] == ":"
-    )
+    if name.startswith(("/", "\\")) or "\x00" in name or (len(name) > 1 and name[1] == ":"):
+        return True
+    return ".." in name and ".." in name.replace("\\", "/").split("/")  # the split only when it can matter

@@ -675,3 +675,43 @@ def test_mutf8_strings_decode_like_the_spec(texts: list[str]) -> None:
     struct.pack_into("<I", data, 0x20, len(data))
     c, py = _both_dex(bytes(data))
     assert c == py
+
+
+def _zip_view(buf: bytes, compiled: bool) -> object:
+    from scanner import zipread
+    from scanner.zipread import Budget, Limits, ZipArchive
+
+    saved = zipread._c_cd_records
+    if not compiled:
+        zipread._c_cd_records = None
+    try:
+        za = ZipArchive(buf, "x", Budget(Limits()))
+    except Exception as exc:  # noqa: BLE001 - compared by type and message
+        return type(exc).__name__, getattr(exc, "message", str(exc))
+    finally:
+        zipread._c_cd_records = saved
+    return za.members, za.notes, za.errors, za.salvaged, za.cd_offset
+
+
+@needs_c
+def test_cd_records_equal_python_on_real_archives() -> None:
+    apks = sorted((FIX / "apk").rglob("*.apk"))
+    if SHARED.is_dir():
+        apks += sorted((SHARED / "apk").rglob("*.apk"))
+    for apk in apks:
+        buf = apk.read_bytes()
+        assert _zip_view(buf, True) == _zip_view(buf, False), apk.name
+
+
+@needs_c
+@fuzz(400)
+@given(st.data())
+def test_cd_records_equal_python_on_mutations(data: st.DataObject) -> None:
+    names = data.draw(st.lists(st.sampled_from(["a.txt", "../x", "é.png", "res/a.xml", "/abs", "c:x", "d/"]),
+                               min_size=1, max_size=6, unique=True))
+    buf = bytearray(_zip_of({n: n.encode() * 3 for n in names}))
+    cd = buf.rfind(b"PK\x01\x02", 0, len(buf))
+    for _ in range(data.draw(st.integers(0, 6))):
+        lo = data.draw(st.sampled_from([0, max(0, cd - 60)]))
+        buf[data.draw(st.integers(lo, len(buf) - 1))] = data.draw(st.integers(0, 255))
+    assert _zip_view(bytes(buf), True) == _zip_view(bytes(buf), False)
