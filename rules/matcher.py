@@ -16,6 +16,13 @@ from dataclasses import dataclass, field
 
 import ahocorasick
 
+try:  # compiled one-pass presence test for many literals (scanner/_speedups.c)
+    from scanner._speedups import compile_terms as _c_compile_terms
+    from scanner._speedups import terms_present as _c_terms_present
+except ImportError:  # pragma: no cover - built by `pip install`; absent only without a C compiler
+    _c_compile_terms = None
+    _c_terms_present = None
+
 from rules.model import Confidence, Evidence, Finding, Rule, RulePack, SignalKind
 from scanner.model import Inventory
 
@@ -35,6 +42,9 @@ class _Index:
     host_suffix: list[tuple[str, Hit]] = field(default_factory=list)
     url_ac: ahocorasick.Automaton | None = None
     str_ac: ahocorasick.Automaton | None = None
+    # the same string terms for the compiled one-pass presence test (scanner._speedups.terms_present)
+    str_terms: tuple[tuple[str, tuple[tuple[bool, tuple[Hit, ...]], ...]], ...] = ()
+    str_set: object | None = None
 
 
 def _add(table: dict[str, list[Hit]], key: str, hit: Hit) -> None:
@@ -76,6 +86,9 @@ def compile_pack(pack: RulePack) -> _Index:
         idx.url_ac = _automaton(url_terms)
     if str_terms:
         idx.str_ac = _automaton(str_terms)
+        idx.str_terms = tuple(idx.str_ac.values())
+        if _c_compile_terms is not None:
+            idx.str_set = _c_compile_terms(tuple(term for term, _groups in idx.str_terms))
     return idx
 
 
@@ -151,6 +164,17 @@ def collect_hits(inv: Inventory, idx: _Index) -> _Hits:
                 out.add(s_exact[s], "string", loc, s)
         if idx.str_ac is not None:
             blob = "\n".join(strings)
+            present = _c_terms_present(idx.str_set, blob) if idx.str_set is not None else None
+            if present is not None:
+                # Which terms occur at all, in one compiled pass; only those are checked further. Each
+                # (term, exact) adds once per table, as in the automaton loop below (its specification).
+                for i in present:
+                    term, groups = idx.str_terms[i]
+                    for exact, hits in groups:
+                        if exact and not _whole_line(blob, term):
+                            continue
+                        out.add(hits, "string", loc, term)
+                continue
             last = len(blob) - 1
             seen: set[tuple[str, bool]] = set()
             for end, (term, groups) in idx.str_ac.iter(blob):
@@ -258,6 +282,18 @@ def collect_hits(inv: Inventory, idx: _Index) -> _Hits:
                 if h.value.endswith(suf) or h.value == suf[1:]:
                     out.add([hit], "host", h.locator, h.value)
     return out
+
+
+def _whole_line(blob: str, term: str) -> bool:
+    """Whether ``term`` occurs in ``blob`` as a whole newline-separated line (an exact string literal)."""
+    n = len(term)
+    pos = blob.find(term)
+    while pos >= 0:
+        end = pos + n
+        if (pos == 0 or blob[pos - 1] == "\n") and (end == len(blob) or blob[end] == "\n"):
+            return True
+        pos = blob.find(term, pos + 1)
+    return False
 
 
 def _asset_kind(ent: float | None) -> str:

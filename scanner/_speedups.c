@@ -1331,6 +1331,145 @@ static PyObject *cd_records(PyObject *self, PyObject *args)
     return Py_BuildValue("(Nnnn)", out, i, pos, last);
 }
 
+/* ---- many literals at once: which of a fixed set of terms occur in a text ---------------------------- */
+typedef struct {
+    Py_ssize_t n;
+    unsigned char **term;
+    Py_ssize_t *len;
+    int32_t *next;        /* next term with the same first two bytes, -1 ends */
+    int32_t head[65536];  /* first term per two-byte prefix, -1 none */
+    uint64_t bitmap[1024];
+    int32_t single[256];  /* a one-byte term per byte value (-1 none; several alike: the first) */
+} TermSet;
+
+static void termset_free(PyObject *cap)
+{
+    TermSet *t = PyCapsule_GetPointer(cap, "synthreview.TermSet");
+    if (t == NULL)
+        return;
+    for (Py_ssize_t i = 0; i < t->n; i++)
+        PyMem_Free(t->term[i]);
+    PyMem_Free(t->term);
+    PyMem_Free(t->len);
+    PyMem_Free(t->next);
+    PyMem_Free(t);
+}
+
+PyDoc_STRVAR(compile_terms_doc,
+"compile_terms(terms) -> capsule\n\n"
+"Index a tuple of non-empty str terms (as UTF-8) for terms_present; built once per rule pack.");
+
+static PyObject *compile_terms(PyObject *self, PyObject *args)
+{
+    PyObject *terms;
+    if (!PyArg_ParseTuple(args, "O!:compile_terms", &PyTuple_Type, &terms))
+        return NULL;
+    Py_ssize_t n = PyTuple_GET_SIZE(terms);
+    TermSet *t = PyMem_Calloc(1, sizeof(TermSet));
+    if (t == NULL)
+        return PyErr_NoMemory();
+    t->term = PyMem_Calloc(n ? n : 1, sizeof(unsigned char *));
+    t->len = PyMem_Calloc(n ? n : 1, sizeof(Py_ssize_t));
+    t->next = PyMem_Calloc(n ? n : 1, sizeof(int32_t));
+    PyObject *cap = NULL;
+    if (t->term == NULL || t->len == NULL || t->next == NULL) {
+        PyMem_Free(t->term); PyMem_Free(t->len); PyMem_Free(t->next); PyMem_Free(t);
+        return PyErr_NoMemory();
+    }
+    cap = PyCapsule_New(t, "synthreview.TermSet", termset_free);
+    if (cap == NULL) {
+        PyMem_Free(t->term); PyMem_Free(t->len); PyMem_Free(t->next); PyMem_Free(t);
+        return NULL;
+    }
+    memset(t->head, 0xFF, sizeof t->head);
+    memset(t->single, 0xFF, sizeof t->single);
+    for (Py_ssize_t i = n - 1; i >= 0; i--) { /* backwards, so chains run in index order */
+        PyObject *o = PyTuple_GET_ITEM(terms, i);
+        Py_ssize_t len;
+        const char *u = PyUnicode_Check(o) ? PyUnicode_AsUTF8AndSize(o, &len) : NULL;
+        if (u == NULL || len == 0) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_ValueError, "terms must be non-empty str");
+            Py_DECREF(cap);
+            return NULL;
+        }
+        t->term[i] = PyMem_Malloc((size_t)len);
+        if (t->term[i] == NULL) {
+            Py_DECREF(cap);
+            return PyErr_NoMemory();
+        }
+        memcpy(t->term[i], u, (size_t)len);
+        t->len[i] = len;
+        t->n = t->n > i + 1 ? t->n : i + 1;
+        unsigned char b0 = (unsigned char)u[0];
+        if (len == 1) {
+            t->single[b0] = (int32_t)i;
+            t->next[i] = -1;
+            continue;
+        }
+        unsigned bg = (unsigned)b0 << 8 | (unsigned char)u[1];
+        t->next[i] = t->head[bg];
+        t->head[bg] = (int32_t)i;
+        t->bitmap[bg >> 6] |= (uint64_t)1 << (bg & 63);
+    }
+    t->n = n;
+    return cap;
+}
+
+PyDoc_STRVAR(terms_present_doc,
+"terms_present(termset, text) -> list[int]\n\n"
+"Indices (ascending) of the compiled terms that occur in ``text``, found in one pass over its UTF-8 with a\n"
+"two-byte filter. None when the text cannot be UTF-8 (lone surrogates): the caller searches another way.");
+
+static PyObject *terms_present(PyObject *self, PyObject *args)
+{
+    PyObject *cap, *text;
+    if (!PyArg_ParseTuple(args, "OU:terms_present", &cap, &text))
+        return NULL;
+    TermSet *t = PyCapsule_GetPointer(cap, "synthreview.TermSet");
+    if (t == NULL)
+        return NULL;
+    Py_ssize_t n;
+    const unsigned char *d = (const unsigned char *)PyUnicode_AsUTF8AndSize(text, &n);
+    if (d == NULL) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    unsigned char *found = PyMem_Calloc(t->n ? t->n : 1, 1);
+    if (found == NULL)
+        return PyErr_NoMemory();
+    Py_ssize_t remaining = t->n;
+    for (int b = 0; b < 256; b++) { /* one-byte terms */
+        int32_t i = t->single[b];
+        if (i >= 0 && !found[i] && memchr(d, b, (size_t)n) != NULL) {
+            found[i] = 1;
+            remaining--;
+        }
+    }
+    for (Py_ssize_t pos = 0; pos + 1 < n && remaining > 0; pos++) {
+        unsigned bg = (unsigned)d[pos] << 8 | d[pos + 1];
+        if (!(t->bitmap[bg >> 6] >> (bg & 63) & 1))
+            continue;
+        for (int32_t i = t->head[bg]; i >= 0; i = t->next[i]) {
+            if (!found[i] && pos + t->len[i] <= n && memcmp(d + pos, t->term[i], (size_t)t->len[i]) == 0) {
+                found[i] = 1;
+                remaining--;
+            }
+        }
+    }
+    PyObject *out = PyList_New(0);
+    for (Py_ssize_t i = 0; out != NULL && i < t->n; i++) {
+        if (!found[i])
+            continue;
+        PyObject *v = PyLong_FromSsize_t(i);
+        if (v == NULL || PyList_Append(out, v) < 0)
+            Py_CLEAR(out);
+        Py_XDECREF(v);
+    }
+    PyMem_Free(found);
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"dex_tables", dex_tables, METH_VARARGS, dex_tables_doc},
     {"arsc_pool", arsc_pool, METH_VARARGS, arsc_pool_doc},
@@ -1346,6 +1485,8 @@ static PyMethodDef methods[] = {
     {"entropy", entropy, METH_VARARGS, entropy_doc},
     {"short_strings", short_strings, METH_VARARGS, short_strings_doc},
     {"cd_records", cd_records, METH_VARARGS, cd_records_doc},
+    {"compile_terms", compile_terms, METH_VARARGS, compile_terms_doc},
+    {"terms_present", terms_present, METH_VARARGS, terms_present_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -715,3 +715,44 @@ def test_cd_records_equal_python_on_mutations(data: st.DataObject) -> None:
         lo = data.draw(st.sampled_from([0, max(0, cd - 60)]))
         buf[data.draw(st.integers(lo, len(buf) - 1))] = data.draw(st.integers(0, 255))
     assert _zip_view(bytes(buf), True) == _zip_view(bytes(buf), False)
+
+
+# -- rule matching: the compiled presence pass equals the Aho-Corasick loop ------------------------------
+
+def _hits(inv: object, compiled: bool) -> tuple[dict[object, object], dict[object, int]]:
+    import dataclasses
+
+    from rules.loader import default_pack
+    from rules.matcher import collect_hits, index_for
+
+    idx = index_for(default_pack())
+    if not compiled:
+        idx = dataclasses.replace(idx, str_set=None)
+    h = collect_hits(inv, idx)  # type: ignore[arg-type]
+    return dict(h.first), dict(h.count)
+
+
+@needs_c
+def test_terms_present_matches_automaton_on_samples_and_fixtures() -> None:
+    from scanner.reader import read_artifact
+
+    paths = sorted((FIX / "apk").rglob("*.apk"))
+    if SHARED.is_dir():
+        paths += sorted((SHARED / "apk").rglob("*.apk")) + sorted((SHARED / "miniprogram").rglob("*.wxapkg"))
+    for p in paths:
+        inv = read_artifact(p)
+        assert _hits(inv, True) == _hits(inv, False), p.name
+
+
+@needs_c
+@fuzz(200)
+@given(st.lists(st.one_of(
+    st.sampled_from(["AI生成", "由AI生成", "举报", "我要举报", "dashscope.aliyuncs.com", "x", "", "\ud83d",
+                     "com.faceunity.wrapper", "api.minimax.chat/v1"]),
+    st.text(alphabet="AI生成举报ab.\n/v", max_size=12)), max_size=20))
+def test_terms_present_matches_automaton_on_generated_strings(strings: list[str]) -> None:
+    from scanner.model import Artifact, ArtifactKind, DexFile, Inventory
+
+    dex = DexFile("g.apk!classes.dex", 0, "", "035", (), (), tuple(strings))
+    inv = Inventory(artifact=Artifact("g.apk", "", ArtifactKind.APK, 0), dex=(dex,))
+    assert _hits(inv, True) == _hits(inv, False)
