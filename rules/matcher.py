@@ -18,10 +18,12 @@ import ahocorasick
 
 try:  # compiled one-pass presence test for many literals (scanner/_speedups.c)
     from scanner._speedups import compile_terms as _c_compile_terms
+    from scanner._speedups import startswith_any as _c_startswith_any
     from scanner._speedups import terms_present as _c_terms_present
 except ImportError:  # pragma: no cover - built by `pip install`; absent only without a C compiler
     _c_compile_terms = None
     _c_terms_present = None
+    _c_startswith_any = None
 
 from rules.model import Confidence, Evidence, Finding, Rule, RulePack, SignalKind
 from scanner.model import Inventory
@@ -45,6 +47,7 @@ class _Index:
     # the same string terms for the compiled one-pass presence test (scanner._speedups.terms_present)
     str_terms: tuple[tuple[str, tuple[tuple[bool, tuple[Hit, ...]], ...]], ...] = ()
     str_set: object | None = None
+    glob_any: re.Pattern[str] | None = None  # the glob regexes as one alternation: "does any match?"
 
 
 def _add(table: dict[str, list[Hit]], key: str, hit: Hit) -> None:
@@ -82,6 +85,8 @@ def compile_pack(pack: RulePack) -> _Index:
                 _add(str_terms, "\x00" + v, hit)
             else:
                 _add(idx.exact[k], v, hit)
+    if idx.glob_regex:
+        idx.glob_any = re.compile("|".join(f"(?:{rx.pattern})" for rx, _hit in idx.glob_regex))
     if url_terms:
         idx.url_ac = _automaton(url_terms)
     if str_terms:
@@ -206,11 +211,15 @@ def collect_hits(inv: Inventory, idx: _Index) -> _Hits:
             for s in sym_exact.keys() & set(lib.exports):
                 out.add(sym_exact[s], "elf_symbol", path, s)
         if sym_prefix_t:
-            for s in lib.exports:
-                if s.startswith(sym_prefix_t):
-                    for p, hit in sym_prefix:
-                        if s.startswith(p):
-                            out.add([hit], "elf_symbol", path, s)
+            exports = lib.exports
+            chosen = (
+                [exports[i] for i in _c_startswith_any(exports, sym_prefix_t)] if _c_startswith_any is not None
+                else [s for s in exports if s.startswith(sym_prefix_t)]
+            )
+            for s in chosen:
+                for p, hit in sym_prefix:
+                    if s.startswith(p):
+                        out.add([hit], "elf_symbol", path, s)
     # entries: asset globs and model formats
     fmt_exact = ex.get(SignalKind.MODEL_FORMAT, {})
     for e in inv.entries:
@@ -219,9 +228,10 @@ def collect_hits(inv: Inventory, idx: _Index) -> _Hits:
         hits = idx.glob_basename.get(base)
         if hits:
             out.add(hits, _asset_kind(e.entropy), e.path, inner)
-        for rx, hit in idx.glob_regex:
-            if rx.match(inner):
-                out.add([hit], _asset_kind(e.entropy), e.path, inner)
+        if idx.glob_any is not None and idx.glob_any.match(inner):  # most members match no glob at all
+            for rx, hit in idx.glob_regex:
+                if rx.match(inner):
+                    out.add([hit], _asset_kind(e.entropy), e.path, inner)
         if e.format in fmt_exact:
             out.add(fmt_exact[e.format], "model_file", e.path, e.format)
     # manifest

@@ -1470,6 +1470,48 @@ static PyObject *terms_present(PyObject *self, PyObject *args)
     return out;
 }
 
+PyDoc_STRVAR(startswith_any_doc,
+"startswith_any(strings, prefixes) -> list[int]\n\n"
+"Indices (ascending) of the strings that start with any of the prefixes (a tuple of str): the loop behind\n"
+"``[i for i, s in enumerate(strings) if s.startswith(prefixes)]``.");
+
+static PyObject *startswith_any(PyObject *self, PyObject *args)
+{
+    PyObject *seq, *prefixes;
+    if (!PyArg_ParseTuple(args, "OO!:startswith_any", &seq, &PyTuple_Type, &prefixes))
+        return NULL;
+    PyObject *fast = PySequence_Fast(seq, "startswith_any expects a sequence of str");
+    if (fast == NULL)
+        return NULL;
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(fast), k = PyTuple_GET_SIZE(prefixes);
+    PyObject **items = PySequence_Fast_ITEMS(fast);
+    PyObject *out = PyList_New(0);
+    for (Py_ssize_t i = 0; out != NULL && i < count; i++) {
+        PyObject *s = items[i];
+        if (!PyUnicode_Check(s)) {
+            PyErr_SetString(PyExc_TypeError, "startswith_any expects str items");
+            Py_CLEAR(out);
+            break;
+        }
+        for (Py_ssize_t j = 0; j < k; j++) {
+            Py_ssize_t r = PyUnicode_Tailmatch(s, PyTuple_GET_ITEM(prefixes, j), 0, PY_SSIZE_T_MAX, -1);
+            if (r < 0) {
+                Py_CLEAR(out);
+                break;
+            }
+            if (r) {
+                PyObject *v = PyLong_FromSsize_t(i);
+                if (v == NULL || PyList_Append(out, v) < 0)
+                    Py_CLEAR(out);
+                Py_XDECREF(v);
+                break;
+            }
+        }
+    }
+    Py_DECREF(fast);
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"dex_tables", dex_tables, METH_VARARGS, dex_tables_doc},
     {"arsc_pool", arsc_pool, METH_VARARGS, arsc_pool_doc},
@@ -1487,6 +1529,7 @@ static PyMethodDef methods[] = {
     {"cd_records", cd_records, METH_VARARGS, cd_records_doc},
     {"compile_terms", compile_terms, METH_VARARGS, compile_terms_doc},
     {"terms_present", terms_present, METH_VARARGS, terms_present_doc},
+    {"startswith_any", startswith_any, METH_VARARGS, startswith_any_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -756,3 +756,14 @@ def test_terms_present_matches_automaton_on_generated_strings(strings: list[str]
     dex = DexFile("g.apk!classes.dex", 0, "", "035", (), (), tuple(strings))
     inv = Inventory(artifact=Artifact("g.apk", "", ArtifactKind.APK, 0), dex=(dex,))
     assert _hits(inv, True) == _hits(inv, False)
+
+
+@needs_c
+@fuzz(200)
+@given(st.lists(st.text(alphabet="Java_comff_inita", max_size=10), max_size=30),
+       st.lists(st.text(alphabet="Java_comff", min_size=1, max_size=6), min_size=1, max_size=5))
+def test_startswith_any_equal_python(strings: list[str], prefixes: list[str]) -> None:
+    import scanner._speedups as sp
+
+    p = tuple(prefixes)
+    assert sp.startswith_any(strings, p) == [i for i, s in enumerate(strings) if s.startswith(p)]
