@@ -146,6 +146,10 @@ class _Prefetch:
         self._fill()
         return job
 
+    def idle(self) -> bool:
+        """Every member handed out: no inflation pending."""
+        return not self.queue and not self.pending
+
     def close(self) -> None:
         """Wait for and drop reads never collected (they hold the artifact's buffer)."""
         for job in self.pending.values():
@@ -157,11 +161,14 @@ class _Prefetch:
 class AndroidWalker:
     """Walks an Android container (and the archives inside it) into an :class:`AppAccumulator`."""
 
-    def __init__(self, acc: AppAccumulator, skip: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self, acc: AppAccumulator, skip: frozenset[str] = frozenset(), on_code_read: Callable[[], None] | None = None
+    ) -> None:
         self.acc = acc
         self.prefetch: _Prefetch | None = None
         self.digests: dict[int, Callable[[], str | None]] = {}  # prefetched members: collect their SHA-256
         self.skip = skip  # root members another process reads (see scanner.parallel)
+        self.on_code_read = on_code_read  # called once, when the prefetched code is all inflated (or at the end)
 
     # -- entry points ------------------------------------------------------------------------------------
 
@@ -173,6 +180,8 @@ class AndroidWalker:
             self._apk_head(za, depth, base)
 
         self._walk_members(za, depth, dex_pattern=_ROOT_DEX, sig_root=True, head=head)
+        if depth == 0:
+            self._code_read()  # no code was prefetched: the hook still fires
 
     def _apk_head(self, za: ZipArchive, depth: int, base: bool) -> None:
         """Resources, manifest and signing block of an APK."""
@@ -265,6 +274,8 @@ class AndroidWalker:
                 return za.read(m, max_bytes)
             data = fut.result()
             self.digests[id(m)] = fut.digest  # the prefetch thread hashes while this thread parses
+            if self.prefetch is not None and self.prefetch.idle():
+                self._code_read()
             return data
         except LimitExceeded as exc:
             self.acc.error(exc, f"{za.locator}!{m.name}", "limits")
@@ -274,6 +285,11 @@ class AndroidWalker:
         except ReadError as exc:
             self.acc.error(exc, f"{za.locator}!{m.name}", "zip")
             return None
+
+    def _code_read(self) -> None:
+        hook, self.on_code_read = self.on_code_read, None
+        if hook is not None:
+            hook()
 
     def _digest(self, m: Member, data: bytes) -> Callable[[], str]:
         """The SHA-256 of a member being parsed: from its prefetch thread, else from a new native thread."""

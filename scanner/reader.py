@@ -12,6 +12,7 @@ import logging
 import mmap
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -52,16 +53,28 @@ def file_sha256(path: Path) -> str:
 class _FileHash:
     """The SHA-256 of the mapped artifact, computed beside the reading (see ``_read_file``)."""
 
-    def __init__(self, path: Path, fd: int) -> None:
+    def __init__(self, path: Path, fd: int, start: bool = True) -> None:
+        self._path, self._fd = path, fd
         self._job = None
         self._pool: ThreadPoolExecutor | None = None
+        self._started = False
+        if start:
+            self.start()
+
+    def start(self) -> None:
+        """Begin hashing (idempotent). An APK's walker calls this once its code is inflated, so the hash does
+        not take the second core from the code inflation the walk waits for."""
+        if self._started:
+            return
+        self._started = True
         if _c_sha256_fd_job is not None:
-            self._job = _c_sha256_fd_job(fd)  # reads the descriptor: hashed pages never count in our RSS
+            self._job = _c_sha256_fd_job(self._fd)  # reads the descriptor: hashed pages never count in our RSS
         else:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256")
-            self._future = self._pool.submit(file_sha256, path)
+            self._future = self._pool.submit(file_sha256, self._path)
 
     def result(self) -> str:
+        self.start()
         if self._job is not None:
             job, self._job = self._job, None
             return str(job.result()[1])
@@ -149,12 +162,13 @@ def _read_file(p: Path, art: Artifact, name: str, limits: Limits, budget: Budget
                     return _read_apk_parallel(p, art, buf, za, dex_names, name, budget)
             # The whole-file hash runs on the second core while the package is read: a native thread where
             # scanner._speedups is built (no GIL hand-offs), else a Python thread (hashlib releases the GIL).
-            hasher = _FileHash(p, f.fileno())
+            android = kind in (ArtifactKind.APK, ArtifactKind.APKS, ArtifactKind.AAB)
+            hasher = _FileHash(p, f.fileno(), start=not android)
             try:
                 if kind is ArtifactKind.UNKNOWN:
                     inv = Inventory(artifact=art, errors=(ScanError("sniff", name, why or "unknown format"),))
                 else:
-                    inv = _read_kind(art, kind, buf, name, budget, wxapkg_appid, za)
+                    inv = _read_kind(art, kind, buf, name, budget, wxapkg_appid, za, hasher.start)
                 sha = hasher.result()
             finally:
                 hasher.close()
@@ -227,10 +241,10 @@ def read_bytes(name: str, data: bytes, limits: Limits | None = None, wxapkg_appi
 
 def _read_kind(
     art: Artifact, kind: ArtifactKind, buf: bytes | mmap.mmap, name: str, budget: Budget, wxapkg_appid: str | None,
-    za: ZipArchive | None = None,
+    za: ZipArchive | None = None, on_code_read: Callable[[], None] | None = None,
 ) -> Inventory:
     if kind in (ArtifactKind.APK, ArtifactKind.APKS, ArtifactKind.AAB):
-        return _read_android(art, kind, buf, name, budget, za)
+        return _read_android(art, kind, buf, name, budget, za, on_code_read)
     try:
         from scanner.miniprogram import read_miniprogram
     except ImportError:
@@ -239,10 +253,11 @@ def _read_kind(
 
 
 def _read_android(
-    art: Artifact, kind: ArtifactKind, buf: bytes | mmap.mmap, name: str, budget: Budget, za: ZipArchive | None = None
+    art: Artifact, kind: ArtifactKind, buf: bytes | mmap.mmap, name: str, budget: Budget, za: ZipArchive | None = None,
+    on_code_read: Callable[[], None] | None = None,
 ) -> Inventory:
     acc = AppAccumulator(budget)
-    walker = AndroidWalker(acc)
+    walker = AndroidWalker(acc, on_code_read=on_code_read)
     try:
         if za is None or za.locator != name:
             za = ZipArchive(buf, name, budget)
