@@ -548,6 +548,8 @@ typedef struct {
     int running; /* started and not yet joined */
     Py_ssize_t start, csize, limit;
     int deflated, fast, want_digest;
+    PyObject *pyout; /* the bytes object the output goes straight into (no copy), while ``in_py`` */
+    int in_py;
     pthread_mutex_t mu; /* JOB_INFLATE: ``ready`` turns 1 when the bytes are out and only the hash remains */
     pthread_cond_t cv;
     int ready, sync_ok, hash_failed;
@@ -559,6 +561,28 @@ typedef struct {
     char msg[160];
     unsigned char digest[32];
 } InflateJob;
+
+/* More room for output: grow the malloc'd buffer, or leave the preallocated bytes object for one. */
+static int job_grow(InflateJob *j, size_t *cap, size_t limit)
+{
+    size_t ncap = *cap * 2 < limit ? *cap * 2 : limit;
+    unsigned char *nb;
+    if (j->in_py) {
+        nb = malloc(ncap);
+        if (nb != NULL)
+            memcpy(nb, j->out, j->out_len);
+    } else {
+        nb = realloc(j->out, ncap);
+    }
+    if (nb == NULL) {
+        j->oom = 1;
+        return 0;
+    }
+    j->in_py = 0;
+    j->out = nb;
+    *cap = ncap;
+    return 1;
+}
 
 static void *job_run(void *arg)
 {
@@ -592,7 +616,10 @@ static void *job_run(void *arg)
     size_t limit = (size_t)j->limit;
     if (!j->deflated) { /* stored (or an unknown method read as stored, like Android) */
         size_t n = (size_t)j->csize < limit ? (size_t)j->csize : limit;
-        j->out = malloc(n ? n : 1);
+        if (!j->in_py || (size_t)PyBytes_GET_SIZE(j->pyout) != n) { /* preallocated exactly, else malloc */
+            j->in_py = 0;
+            j->out = malloc(n ? n : 1);
+        }
         if (j->out == NULL) { j->oom = 1; return NULL; }
         memcpy(j->out, src, n);
         j->out_len = n;
@@ -601,7 +628,8 @@ static void *job_run(void *arg)
         struct inflate_state *st = malloc(sizeof *st);
         size_t cap = j->out_cap < limit ? j->out_cap : limit;
         if (cap == 0) cap = 1;
-        j->out = malloc(cap);
+        if (!j->in_py)
+            j->out = malloc(cap);
         if (st == NULL || j->out == NULL) { free(st); j->oom = 1; return NULL; }
         isal_inflate_init(st);
         st->crc_flag = ISAL_DEFLATE;
@@ -615,12 +643,7 @@ static void *job_run(void *arg)
                 fed += chunk;
             }
             if (j->out_len == cap) {
-                if (cap >= limit) break;
-                size_t ncap = cap * 2 < limit ? cap * 2 : limit;
-                unsigned char *nb = realloc(j->out, ncap);
-                if (nb == NULL) { j->oom = 1; break; }
-                j->out = nb;
-                cap = ncap;
+                if (cap >= limit || !job_grow(j, &cap, limit)) break;
             }
             size_t room = cap - j->out_len;
             st->next_out = j->out + j->out_len;
@@ -650,7 +673,8 @@ static void *job_run(void *arg)
         if (inflateInit2(&zs, -15) != Z_OK) { j->oom = 1; return NULL; }
         size_t cap = j->out_cap < limit ? j->out_cap : limit;
         if (cap == 0) cap = 1;
-        j->out = malloc(cap);
+        if (!j->in_py)
+            j->out = malloc(cap);
         if (j->out == NULL) { inflateEnd(&zs); j->oom = 1; return NULL; }
         size_t fed = 0, total = (size_t)j->csize;
         for (;;) {
@@ -660,13 +684,8 @@ static void *job_run(void *arg)
                 zs.avail_in = (uInt)chunk;
                 fed += chunk;
             }
-            if (j->out_len == cap) {
-                if (cap >= limit) break; /* max_length reached, like zlib's decompress(data, max_length) */
-                size_t ncap = cap * 2 < limit ? cap * 2 : limit;
-                unsigned char *nb = realloc(j->out, ncap);
-                if (nb == NULL) { j->oom = 1; break; }
-                j->out = nb;
-                cap = ncap;
+            if (j->out_len == cap) { /* at the limit: max_length reached, like zlib's decompress(data, max_length) */
+                if (cap >= limit || !job_grow(j, &cap, limit)) break;
             }
             size_t room = cap - j->out_len;
             zs.next_out = j->out + j->out_len;
@@ -687,6 +706,11 @@ static void *job_run(void *arg)
             break;
         }
         inflateEnd(&zs);
+    }
+    if (j->in_py && !j->oom && !j->zerr) {
+        /* Nobody else holds this object yet: give it its real length (never more than allocated) in place. */
+        Py_SET_SIZE(j->pyout, (Py_ssize_t)j->out_len);
+        j->out[j->out_len] = 0;
     }
     pthread_mutex_lock(&j->mu); /* the bytes are ready: the caller may take them while the hash runs */
     j->ready = 1;
@@ -726,8 +750,11 @@ static void job_join(InflateJob *j)
 static void job_release(InflateJob *j)
 {
     job_join(j);
-    free(j->out);
+    if (!j->in_py)
+        free(j->out);
     j->out = NULL;
+    j->in_py = 0;
+    Py_CLEAR(j->pyout);
     if (j->have_view) {
         PyBuffer_Release(&j->view);
         j->have_view = 0;
@@ -767,7 +794,8 @@ static PyObject *job_result(InflateJob *j, PyObject *unused)
     } else if (j->zerr) {
         r = Py_BuildValue("(OOOs)", Py_None, Py_None, Py_False, j->msg);
     } else {
-        PyObject *data = PyBytes_FromStringAndSize((const char *)j->out, (Py_ssize_t)j->out_len);
+        PyObject *data = j->in_py ? (Py_INCREF(j->pyout), j->pyout)
+                                  : PyBytes_FromStringAndSize((const char *)j->out, (Py_ssize_t)j->out_len);
         r = data ? Py_BuildValue("(NzOO)", data, j->want_digest && !j->hash_failed ? hex : NULL,
                                  j->eof ? Py_True : Py_False, Py_None)
                  : NULL;
@@ -804,7 +832,13 @@ static PyObject *job_data(InflateJob *j, PyObject *unused)
     }
     if (j->zerr)
         return Py_BuildValue("(OOs)", Py_None, Py_False, j->msg);
-    PyObject *data = PyBytes_FromStringAndSize((const char *)j->out, (Py_ssize_t)j->out_len);
+    PyObject *data;
+    if (j->in_py) { /* the output went straight into this object: no copy */
+        data = j->pyout;
+        Py_INCREF(data);
+    } else {
+        data = PyBytes_FromStringAndSize((const char *)j->out, (Py_ssize_t)j->out_len);
+    }
     return data ? Py_BuildValue("(NOO)", data, j->eof ? Py_True : Py_False, Py_None) : NULL;
 }
 
@@ -877,6 +911,8 @@ static PyObject *inflate_job(PyObject *self, PyObject *args)
     j->sync_ok = 0;
     j->ready = 0;
     j->hash_failed = 0;
+    j->pyout = NULL;
+    j->in_py = 0;
     j->fd = -1;
     j->out = NULL;
     j->out_len = 0;
@@ -912,6 +948,21 @@ static PyObject *inflate_job(PyObject *self, PyObject *args)
     j->out_cap = expect > 0 ? (size_t)expect + 1 : 65536;
     if (j->out_cap > ((size_t)64 << 20)) /* a lying header must not reserve gigabytes up front */
         j->out_cap = (size_t)64 << 20;
+    /* The output goes straight into a bytes object sized from the declared size (+1, so that a stream of
+     * exactly that size ends without growing; the object is trimmed in place); a longer stream moves on
+     * to a malloc'd buffer. Stored members are copied once, into an object of their exact size. */
+    Py_ssize_t pre = deflated ? (expect > 0 ? expect + 1 : 0) : (csize < limit ? csize : limit);
+    if (pre > 0 && pre <= ((Py_ssize_t)64 << 20) && (!deflated || pre <= limit)) {
+        j->pyout = PyBytes_FromStringAndSize(NULL, pre);
+        if (j->pyout == NULL) {
+            Py_DECREF(j);
+            return NULL;
+        }
+        j->out = (unsigned char *)PyBytes_AS_STRING(j->pyout);
+        j->in_py = 1;
+        if (deflated)
+            j->out_cap = (size_t)pre;
+    }
     if (pthread_create(&j->thread, NULL, job_thread, j) != 0) {
         Py_DECREF(j);
         PyErr_SetString(PyExc_OSError, "cannot start an inflate thread");
@@ -1010,6 +1061,8 @@ static PyObject *sha256_fd_job(PyObject *self, PyObject *args)
     j->running = 0;
     j->sync_ok = 0;
     j->hash_failed = 0;
+    j->pyout = NULL;
+    j->in_py = 0;
     j->fd = fd;
     j->out = NULL;
     j->out_len = 0;
@@ -1048,6 +1101,8 @@ static PyObject *sha256_buf_job(PyObject *self, PyObject *args)
     j->sync_ok = 0;
     j->ready = 0;
     j->hash_failed = 0;
+    j->pyout = NULL;
+    j->in_py = 0;
     j->fd = -1;
     j->out = NULL;
     j->out_len = 0;

@@ -767,3 +767,35 @@ def test_startswith_any_equal_python(strings: list[str], prefixes: list[str]) ->
 
     p = tuple(prefixes)
     assert sp.startswith_any(strings, p) == [i for i, s in enumerate(strings) if s.startswith(p)]
+
+
+@needs_c
+@pytest.mark.parametrize("declared_delta", [-5000, -1, 0, 1, 5000])
+@pytest.mark.parametrize("method", [zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED])
+def test_read_async_when_the_declared_size_lies(declared_delta: int, method: int) -> None:
+    """The output goes straight into a bytes object sized from the declared size: shorter, exact and longer
+    streams all give what read() gives."""
+    import random
+
+    from scanner.zipread import Budget, Limits, ZipArchive
+
+    payload = random.Random(9).randbytes(20000) + b"\0" * 30000
+    buf = bytearray(_zip_of({"classes.dex": payload}, method))
+    cd = buf.rfind(b"PK\x01\x02")
+    lfh = buf.find(b"PK\x03\x04")
+    declared = max(0, len(payload) + declared_delta)
+    struct.pack_into("<I", buf, cd + 24, declared)
+    struct.pack_into("<I", buf, lfh + 22, declared)
+    za = ZipArchive(bytes(buf), "x", Budget(Limits()))
+    m = za.members[0]
+    try:
+        want: object = za.read(m)
+    except Exception as exc:  # noqa: BLE001
+        want = type(exc)
+    try:
+        got: object = za.read_async(m).result()
+    except Exception as exc:  # noqa: BLE001
+        got = type(exc)
+    assert got == want
+    if isinstance(got, bytes):
+        assert got == payload[: len(got)] and len(bytes(got)) == len(got)
