@@ -181,7 +181,7 @@ class AndroidWalker:
 
         self._walk_members(za, depth, dex_pattern=_ROOT_DEX, sig_root=True, head=head)
         if depth == 0:
-            self._code_read()  # no code was prefetched: the hook still fires
+            self._code_read()  # no code was prefetched (or it failed): the hook still fires
 
     def _apk_head(self, za: ZipArchive, depth: int, base: bool) -> None:
         """Resources, manifest and signing block of an APK."""
@@ -274,8 +274,6 @@ class AndroidWalker:
                 return za.read(m, max_bytes)
             data = fut.result()
             self.digests[id(m)] = fut.digest  # the prefetch thread hashes while this thread parses
-            if self.prefetch is not None and self.prefetch.idle():
-                self._code_read()
             return data
         except LimitExceeded as exc:
             self.acc.error(exc, f"{za.locator}!{m.name}", "limits")
@@ -287,6 +285,9 @@ class AndroidWalker:
             return None
 
     def _code_read(self) -> None:
+        """Fire ``on_code_read`` once the last prefetched code member is inflated and hashed (or at the end)."""
+        if self.prefetch is not None and not self.prefetch.idle():
+            return
         hook, self.on_code_read = self.on_code_read, None
         if hook is not None:
             hook()
@@ -382,6 +383,7 @@ class AndroidWalker:
         digest = self._digest(m, data)
         try:
             d = read_dex(data, loc, digest)
+            self._code_read()
             self.acc.dex.append(d)
             self.acc.entries.append(Entry(loc, m.usize, "dex", m.csize, d.sha256))
             self.acc.strings.scan_strings(d.strings, loc)
@@ -403,6 +405,7 @@ class AndroidWalker:
             return
         try:
             lib = read_elf(data, loc, m.name, digest)
+            self._code_read()
             self.acc.native_libs.append(lib)
             self.acc.entries.append(Entry(loc, m.usize, "elf", m.csize, lib.sha256))
             if lib.strings:
