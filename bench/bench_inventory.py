@@ -1,11 +1,15 @@
 """Inventory extraction vs androguard's DEX class listing, alternating in one run (issue #2, acceptance 4).
 
-    .venv/bin/python bench/bench_inventory.py [--write]
+    .venv/bin/python bench/bench_inventory.py [--write] [--clean-heap]
 
 Per APK: median time of ``scanner.reader.read_artifact`` vs androguard ``APK()`` + ``DEX(d).get_classes()``
 over every DEX, their ratio and the median ratio; on Yosemite.apk also the time to merely inflate its DEX
 entries (zipfile) alternated with the inventory, and the peak RSS of one inventory in a fresh process
 (worker process included).
+
+``--clean-heap`` collects garbage (untimed) before every timed call: androguard leaves a great deal of cyclic
+garbage, and without it whichever call runs next pays for collecting it (a sensitivity check of the baseline;
+both figures go into BENCHMARKS.md).
 """
 
 from __future__ import annotations
