@@ -108,7 +108,10 @@ def digest_beside(data: bytes) -> Callable[[], str]:
     collect the hex digest (once). Without ``scanner._speedups`` it hashes on that call."""
     if _c_sha256_buf_job is None:
         return lambda: hashlib.sha256(data).hexdigest()
-    job = _c_sha256_buf_job(data)
+    try:
+        job = _c_sha256_buf_job(data)
+    except OSError:  # no thread to be had (process limits)
+        return lambda: hashlib.sha256(data).hexdigest()
     got: list[str] = []
 
     def result() -> str:

@@ -68,16 +68,27 @@ class _FileHash:
             return
         self._started = True
         if _c_sha256_fd_job is not None:
-            self._job = _c_sha256_fd_job(self._fd)  # reads the descriptor: hashed pages never count in our RSS
-        else:
+            try:
+                self._job = _c_sha256_fd_job(self._fd)  # reads the descriptor: hashed pages stay out of our RSS
+                return
+            except OSError:  # no thread to be had (process limits): a Python thread, else inline on result()
+                self._job = None
+        try:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256")
             self._future = self._pool.submit(file_sha256, self._path)
+        except RuntimeError:
+            self._pool = None
 
     def result(self) -> str:
         self.start()
         if self._job is not None:
             job, self._job = self._job, None
-            return str(job.result()[1])
+            try:
+                return str(job.result()[1])
+            except OSError:  # the descriptor could not be read on that thread: hash here
+                return file_sha256(self._path)
+        if self._pool is None:
+            return file_sha256(self._path)
         return self._future.result()
 
     def close(self) -> None:

@@ -453,13 +453,18 @@ class AsyncRead:
         if _c_inflate_job is None:
             return
         try:
-            self._plan = loc, cap, start, csize, deflated, bomb = za._plan(m, None)
-            limit = min(cap, bomb) + 1 if deflated else cap
+            self._plan = _loc, cap, start, csize, deflated, bomb = za._plan(m, None)
+        except (ReadError, ValueError) as exc:
+            self._error = exc
+            return
+        limit = min(cap, bomb) + 1 if deflated else cap
+        try:
             # Same library choice as read(): ISA-L from _ISAL_MIN compressed bytes, zlib below.
             # The thread hashes the bytes after inflating them, while the caller already parses them.
             self._job = _c_inflate_job(za.buf, start, csize, deflated, limit, m.usize, csize >= _ISAL_MIN)
-        except (ReadError, ValueError, OSError) as exc:
-            self._error = exc
+        except (OSError, MemoryError):  # no thread to be had (process limits): read() on result() instead
+            self._job = None
+            self._plan = None
 
     def result(self) -> bytes:
         """The content; raises the read's LimitExceeded/ZipFormatError."""

@@ -799,3 +799,23 @@ def test_read_async_when_the_declared_size_lies(declared_delta: int, method: int
     assert got == want
     if isinstance(got, bytes):
         assert got == payload[: len(got)] and len(bytes(got)) == len(got)
+
+
+@needs_c
+def test_no_native_threads_falls_back_to_the_same_inventory(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A confined worker may be refused threads (process limits): every native-thread step then runs inline
+    and the Inventory is the same."""
+    from scanner import apk, reader, zipread
+    from scanner.reader import read_artifact
+    from scanner.serialize import to_data
+
+    path = FIX / "apk" / "demo_faceapp.apk"
+    want = to_data(read_artifact(path))
+
+    def refuse(*_a: object, **_k: object) -> object:
+        raise OSError("cannot start a thread")
+
+    monkeypatch.setattr(zipread, "_c_inflate_job", refuse)
+    monkeypatch.setattr(reader, "_c_sha256_fd_job", refuse)
+    monkeypatch.setattr(apk, "_c_sha256_buf_job", refuse)
+    assert to_data(read_artifact(path)) == want
