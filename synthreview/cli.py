@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
             "find capabilities with evidence, check filings (算法备案), propose a store decision."
         ),
     )
-    parser.add_argument("--version", action="version", version=f"synthreview {__version__}")
+    parser.add_argument("--version", action="version", version=f"synthreview {__version__} ({_core_note()})")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
@@ -70,6 +70,15 @@ def setup_logging(verbose: bool) -> None:
             _loguru.add(sys.stderr, level="WARNING")
     except ImportError:  # pragma: no cover - androguard always brings loguru
         pass
+
+
+def _core_note() -> str:
+    """Whether the compiled inventory core is in use: without it the same code runs several times slower."""
+    try:
+        import scanner._speedups as sp
+    except ImportError:
+        return "compiled core: missing, pure-Python inventory"
+    return "compiled core: yes" + (", ISA-L inflate" if getattr(sp, "HAVE_ISAL", 0) else ", zlib inflate")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -34,6 +34,7 @@ def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
 def test_python_m_synthreview() -> None:
     out = subprocess.run([sys.executable, "-m", "synthreview", "--version"], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0 and "synthreview" in out.stdout
+    assert "compiled core:" in out.stdout  # reviewers can tell whether the fast inventory core is in use
 
 
 def test_scan_demo_default(capsys: pytest.CaptureFixture[str]) -> None:
