@@ -549,7 +549,9 @@ typedef struct {
     Py_ssize_t start, csize, limit;
     int deflated, fast, want_digest;
     PyObject *pyout; /* the bytes object the output goes straight into (no copy), while ``in_py`` */
-    int in_py;
+    int in_py, trimmed;
+    Py_ssize_t pre;  /* pyout's allocated size */
+    int joining;     /* a thread is in pthread_join: others get an error, never a second join */
     pthread_mutex_t mu; /* JOB_INFLATE: ``ready`` turns 1 when the bytes are out and only the hash remains */
     pthread_cond_t cv;
     int ready, sync_ok, hash_failed;
@@ -616,7 +618,7 @@ static void *job_run(void *arg)
     size_t limit = (size_t)j->limit;
     if (!j->deflated) { /* stored (or an unknown method read as stored, like Android) */
         size_t n = (size_t)j->csize < limit ? (size_t)j->csize : limit;
-        if (!j->in_py || (size_t)PyBytes_GET_SIZE(j->pyout) != n) { /* preallocated exactly, else malloc */
+        if (!j->in_py || (size_t)j->pre != n) { /* preallocated exactly, else malloc */
             j->in_py = 0;
             j->out = malloc(n ? n : 1);
         }
@@ -707,14 +709,9 @@ static void *job_run(void *arg)
         }
         inflateEnd(&zs);
     }
-    if (j->in_py && !j->oom && !j->zerr) {
-        /* Nobody else holds this object yet: give it its real length (never more than allocated) in place. */
-        Py_SET_SIZE(j->pyout, (Py_ssize_t)j->out_len);
-        j->out[j->out_len] = 0;
-    }
     pthread_mutex_lock(&j->mu); /* the bytes are ready: the caller may take them while the hash runs */
     j->ready = 1;
-    pthread_cond_signal(&j->cv);
+    pthread_cond_broadcast(&j->cv);
     pthread_mutex_unlock(&j->mu);
     if (!j->oom && !j->zerr && j->want_digest) { /* after ``ready``: touch only ``out`` and hash_failed */
         unsigned int dlen = 0;
@@ -731,25 +728,39 @@ static void *job_thread(void *arg)
     if (j->mode == JOB_INFLATE) { /* also when job_run returned early (out of memory) */
         pthread_mutex_lock(&j->mu);
         j->ready = 1;
-        pthread_cond_signal(&j->cv);
+        pthread_cond_broadcast(&j->cv);
         pthread_mutex_unlock(&j->mu);
     }
     return NULL;
 }
 
-static void job_join(InflateJob *j)
+/* Wait for the thread (GIL released). A job is meant for one Python thread; a second one arriving while the
+ * first waits gets RuntimeError instead of a second pthread_join. 0, or -1 with the exception set. */
+static int job_join(InflateJob *j)
 {
+    if (j->joining) {
+        PyErr_SetString(PyExc_RuntimeError, "another thread is waiting for this job");
+        return -1;
+    }
     if (j->running) {
+        j->joining = 1;
         Py_BEGIN_ALLOW_THREADS
         pthread_join(j->thread, NULL);
         Py_END_ALLOW_THREADS
         j->running = 0;
+        j->joining = 0;
     }
+    return 0;
 }
 
-static void job_release(InflateJob *j)
+static int job_release(InflateJob *j)
 {
-    job_join(j);
+    if (job_join(j) < 0)
+        return -1;
+    if (j->fd >= 0 && j->mode == JOB_HASH_FD) {
+        close(j->fd); /* our dup() of the caller's descriptor */
+        j->fd = -1;
+    }
     if (!j->in_py)
         free(j->out);
     j->out = NULL;
@@ -759,11 +770,30 @@ static void job_release(InflateJob *j)
         PyBuffer_Release(&j->view);
         j->have_view = 0;
     }
+    return 0;
+}
+
+/* The output as a bytes object (a new reference), with the GIL held. The preallocated object is trimmed to
+ * the real length in place (the hash thread reads only [0, out_len)); when a lying declared size left it
+ * far too big, a right-sized copy is returned instead, so the big one dies with the job. */
+static PyObject *job_bytes(InflateJob *j)
+{
+    if (!j->in_py)
+        return PyBytes_FromStringAndSize((const char *)j->out, (Py_ssize_t)j->out_len);
+    if (j->pre - (Py_ssize_t)j->out_len > ((Py_ssize_t)1 << 20) && (Py_ssize_t)j->out_len < j->pre / 2)
+        return PyBytes_FromStringAndSize((const char *)j->out, (Py_ssize_t)j->out_len);
+    if (!j->trimmed) {
+        Py_SET_SIZE(j->pyout, (Py_ssize_t)j->out_len);
+        j->out[j->out_len] = 0;
+        j->trimmed = 1;
+    }
+    Py_INCREF(j->pyout);
+    return j->pyout;
 }
 
 static void job_dealloc(InflateJob *j)
 {
-    job_release(j);
+    job_release(j); /* nobody else can hold the object here: the join cannot be refused */
     if (j->sync_ok) {
         pthread_mutex_destroy(&j->mu);
         pthread_cond_destroy(&j->cv);
@@ -773,14 +803,16 @@ static void job_dealloc(InflateJob *j)
 
 static PyObject *job_result(InflateJob *j, PyObject *unused)
 {
-    job_join(j);
+    if (job_join(j) < 0)
+        return NULL;
     if (!j->have_view && j->out == NULL && j->mode != JOB_HASH_FD) {
         PyErr_SetString(PyExc_ValueError, "inflate job already closed");
         return NULL;
     }
     if (j->oom) {
         int was_fd = j->mode == JOB_HASH_FD;
-        job_release(j);
+        if (job_release(j) < 0)
+            return NULL;
         if (was_fd)
             return PyErr_Format(PyExc_OSError, "cannot read the file to hash it");
         return PyErr_NoMemory();
@@ -794,13 +826,15 @@ static PyObject *job_result(InflateJob *j, PyObject *unused)
     } else if (j->zerr) {
         r = Py_BuildValue("(OOOs)", Py_None, Py_None, Py_False, j->msg);
     } else {
-        PyObject *data = j->in_py ? (Py_INCREF(j->pyout), j->pyout)
-                                  : PyBytes_FromStringAndSize((const char *)j->out, (Py_ssize_t)j->out_len);
+        PyObject *data = job_bytes(j);
         r = data ? Py_BuildValue("(NzOO)", data, j->want_digest && !j->hash_failed ? hex : NULL,
                                  j->eof ? Py_True : Py_False, Py_None)
                  : NULL;
     }
-    job_release(j);
+    if (job_release(j) < 0) {
+        Py_XDECREF(r);
+        return NULL;
+    }
     return r;
 }
 
@@ -827,25 +861,21 @@ static PyObject *job_data(InflateJob *j, PyObject *unused)
         j->have_view = 0;
     }
     if (j->oom) {
-        job_release(j);
+        if (job_release(j) < 0)
+            return NULL;
         return PyErr_NoMemory();
     }
     if (j->zerr)
         return Py_BuildValue("(OOs)", Py_None, Py_False, j->msg);
-    PyObject *data;
-    if (j->in_py) { /* the output went straight into this object: no copy */
-        data = j->pyout;
-        Py_INCREF(data);
-    } else {
-        data = PyBytes_FromStringAndSize((const char *)j->out, (Py_ssize_t)j->out_len);
-    }
+    PyObject *data = job_bytes(j); /* usually the object the output went straight into: no copy */
     return data ? Py_BuildValue("(NOO)", data, j->eof ? Py_True : Py_False, Py_None) : NULL;
 }
 
 static PyObject *job_digest(InflateJob *j, PyObject *unused)
 {
     int had_thread = j->running;
-    job_join(j);
+    if (job_join(j) < 0)
+        return NULL;
     if (!had_thread && j->out == NULL && j->mode == JOB_INFLATE) {
         PyErr_SetString(PyExc_ValueError, "inflate job already closed");
         return NULL;
@@ -854,7 +884,8 @@ static PyObject *job_digest(InflateJob *j, PyObject *unused)
     char hex[65];
     for (int i = 0; i < 32; i++)
         snprintf(hex + 2 * i, 3, "%02x", j->digest[i]);
-    job_release(j);
+    if (job_release(j) < 0)
+        return NULL;
     if (bad)
         Py_RETURN_NONE;
     return PyUnicode_FromString(hex);
@@ -862,7 +893,8 @@ static PyObject *job_digest(InflateJob *j, PyObject *unused)
 
 static PyObject *job_close(InflateJob *j, PyObject *unused)
 {
-    job_release(j);
+    if (job_release(j) < 0)
+        return NULL;
     Py_RETURN_NONE;
 }
 
@@ -912,7 +944,9 @@ static PyObject *inflate_job(PyObject *self, PyObject *args)
     j->ready = 0;
     j->hash_failed = 0;
     j->pyout = NULL;
-    j->in_py = 0;
+    j->in_py = j->trimmed = j->joining = 0;
+    j->pre = 0;
+    memset(j->digest, 0, sizeof j->digest);
     j->fd = -1;
     j->out = NULL;
     j->out_len = 0;
@@ -923,7 +957,8 @@ static PyObject *inflate_job(PyObject *self, PyObject *args)
         return NULL;
     }
     j->have_view = 1;
-    if (start < 0 || csize < 0 || limit < 0 || start > j->view.len || csize > j->view.len - start) {
+    if (start < 0 || csize < 0 || limit < 0 || (deflated && limit < 1) || start > j->view.len ||
+        csize > j->view.len - start) {
         Py_DECREF(j);
         PyErr_SetString(PyExc_ValueError, "member data lies outside the buffer");
         return NULL;
@@ -960,6 +995,7 @@ static PyObject *inflate_job(PyObject *self, PyObject *args)
         }
         j->out = (unsigned char *)PyBytes_AS_STRING(j->pyout);
         j->in_py = 1;
+        j->pre = pre;
         if (deflated)
             j->out_cap = (size_t)pre;
     }
@@ -1062,12 +1098,19 @@ static PyObject *sha256_fd_job(PyObject *self, PyObject *args)
     j->sync_ok = 0;
     j->hash_failed = 0;
     j->pyout = NULL;
-    j->in_py = 0;
-    j->fd = fd;
+    j->in_py = j->trimmed = j->joining = 0;
+    j->pre = 0;
+    memset(j->digest, 0, sizeof j->digest);
     j->out = NULL;
     j->out_len = 0;
     j->eof = j->zerr = j->oom = 0;
     j->mode = JOB_HASH_FD;
+    j->fd = dup(fd); /* our own descriptor: closing or reusing the caller's cannot change what we hash */
+    if (j->fd < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        Py_DECREF(j);
+        return NULL;
+    }
     j->want_digest = 1;
     j->ready = 0;
     j->sync_ok = 0;
@@ -1102,7 +1145,9 @@ static PyObject *sha256_buf_job(PyObject *self, PyObject *args)
     j->ready = 0;
     j->hash_failed = 0;
     j->pyout = NULL;
-    j->in_py = 0;
+    j->in_py = j->trimmed = j->joining = 0;
+    j->pre = 0;
+    memset(j->digest, 0, sizeof j->digest);
     j->fd = -1;
     j->out = NULL;
     j->out_len = 0;
@@ -1176,11 +1221,15 @@ static PyObject *elf_exports(PyObject *self, PyObject *args)
         int bind = info >> 4, type = info & 0x0F;
         if (shndx == 0 || (value == 0 && sz == 0) || (bind != 1 && bind != 2) || (type != 1 && type != 2 && type != 10))
             continue;
+        /* A name outside the string table, or running off its end: lief reads on past the table, so leave
+         * such (tampered) files to lief. */
         if (name >= (uint64_t)strsize)
-            continue; /* lief gives such a symbol no name; an empty name is never kept */
+            goto differ;
         const unsigned char *s = d + stroff + name;
         const unsigned char *e = memchr(s, 0, (size_t)(strsize - name));
-        Py_ssize_t len = e ? e - s : strsize - name;
+        if (e == NULL)
+            goto differ;
+        Py_ssize_t len = e - s;
         if (len == 0)
             continue;
         PyObject *u = PyUnicode_DecodeUTF8((const char *)s, len, "replace");
@@ -1196,6 +1245,11 @@ static PyObject *elf_exports(PyObject *self, PyObject *args)
     Py_DECREF(seen);
     PyBuffer_Release(&view);
     return out;
+differ:
+    Py_XDECREF(out);
+    Py_XDECREF(seen);
+    PyBuffer_Release(&view);
+    Py_RETURN_NONE;
 fail:
     Py_XDECREF(out);
     Py_XDECREF(seen);
@@ -1297,15 +1351,22 @@ static PyObject *short_strings(PyObject *self, PyObject *args)
     Py_ssize_t maxlen;
     if (!PyArg_ParseTuple(args, "On:short_strings", &seq, &maxlen))
         return NULL;
-    PyObject *fast = PySequence_Fast(seq, "short_strings expects a sequence of str");
+    /* A private tuple: set operations below may run Python code only for str subclasses, which are refused,
+     * but the caller's list must not change under the loop either way. */
+    PyObject *fast = PySequence_Tuple(seq);
     if (fast == NULL)
         return NULL;
     PyObject *out = PyList_New(0), *seen = PySet_New(NULL);
-    Py_ssize_t count = PySequence_Fast_GET_SIZE(fast);
-    PyObject **items = PySequence_Fast_ITEMS(fast);
-    for (Py_ssize_t i = 0; out != NULL && seen != NULL && i < count; i++) {
-        PyObject *s = items[i];
-        if (!PyUnicode_Check(s)) {
+    if (out == NULL || seen == NULL) {
+        Py_XDECREF(out);
+        Py_XDECREF(seen);
+        Py_DECREF(fast);
+        return NULL;
+    }
+    Py_ssize_t count = PyTuple_GET_SIZE(fast);
+    for (Py_ssize_t i = 0; out != NULL && i < count; i++) {
+        PyObject *s = PyTuple_GET_ITEM(fast, i);
+        if (!PyUnicode_CheckExact(s)) {
             PyErr_SetString(PyExc_TypeError, "short_strings expects str items");
             Py_CLEAR(out);
             break;

@@ -819,3 +819,93 @@ def test_no_native_threads_falls_back_to_the_same_inventory(monkeypatch: pytest.
     monkeypatch.setattr(reader, "_c_sha256_fd_job", refuse)
     monkeypatch.setattr(apk, "_c_sha256_buf_job", refuse)
     assert to_data(read_artifact(path)) == want
+
+
+# -- review findings (session 2): concurrency and tampered-input edges of the native jobs ----------------
+
+def _big_raw(n: int = 40 << 20) -> bytes:
+    import zlib as _z
+
+    c = _z.compressobj(1, _z.DEFLATED, -15)
+    return c.compress(b"\0" * n) + c.flush()
+
+
+@needs_c
+def test_job_waited_for_by_two_threads_never_hangs() -> None:
+    import threading
+
+    import scanner._speedups as sp
+
+    raw = _big_raw()
+    outcomes: list[object] = []
+
+    def close(job: object) -> None:
+        try:
+            outcomes.append(job.close())  # type: ignore[attr-defined]
+        except RuntimeError as exc:
+            outcomes.append(exc)
+
+    job = sp.inflate_job(raw, 0, len(raw), True, (40 << 20) + 1, 40 << 20)
+    threads = [threading.Thread(target=close, args=(job,)) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert not any(t.is_alive() for t in threads)
+    assert len(outcomes) == 3 and outcomes.count(None) >= 1
+
+
+@needs_c
+def test_data_wakes_every_waiter() -> None:
+    import threading
+
+    import scanner._speedups as sp
+
+    raw = _big_raw()
+    job = sp.inflate_job(raw, 0, len(raw), True, (40 << 20) + 1, 40 << 20)
+    got: list[int] = []
+    threads = [threading.Thread(target=lambda: got.append(len(job.data()[0]))) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert not any(t.is_alive() for t in threads)
+    assert got == [40 << 20] * 3
+    job.close()
+
+
+@needs_c
+def test_native_job_arguments_refused() -> None:
+    import scanner._speedups as sp
+
+    raw = _big_raw(1000)
+    with pytest.raises(ValueError):
+        sp.inflate_job(raw, 0, len(raw), True, 0, 0)  # a deflated member needs room for at least one byte
+
+    class S(str):
+        def __hash__(self) -> int:
+            return 1
+
+    with pytest.raises(TypeError):
+        sp.short_strings(["a", S("b")], 10)
+
+
+@needs_c
+def test_elf_exports_leave_names_past_the_string_table_to_lief() -> None:
+    """lief reads a symbol name on past the end of .dynstr; the compiled reader hands such files to lief."""
+    import lief
+
+    from scanner import elf
+
+    data = bytearray((FIX / "elf" / "libhello.so").read_bytes())
+    b = lief.ELF.parse(bytes(data), elf._CONFIG_NOSYM)
+    dynsym, strtab = b.get_section(".dynsym"), b.get_section(".dynstr")
+    assert elf.fast_exports(b, bytes(data)) is not None
+    for k in range(dynsym.size // dynsym.entry_size):
+        at = dynsym.offset + k * dynsym.entry_size
+        (name,) = struct.unpack_from("<I", data, at)
+        if name and data[at + 6 : at + 8] != b"\0\0":  # a defined symbol with a name
+            struct.pack_into("<I", data, at, strtab.size + 5)
+            break
+    b2 = lief.ELF.parse(bytes(data), elf._CONFIG_NOSYM)
+    assert elf.fast_exports(b2, bytes(data)) is None
