@@ -190,7 +190,7 @@ def _fast_exports(binary: lief.ELF.Binary, data: bytes) -> list[str] | None:
                 return None
         return _c_elf_exports(data, args[0], args[1], args[2], is64, args[3], args[4],
                               MAX_EXPORTS)  # type: ignore[no-any-return]
-    except (ValueError, OverflowError, TypeError, lief.lief_errors):
+    except (ValueError, OverflowError, TypeError):  # lief reports its own failures as values, not exceptions
         return None
 
 

@@ -10,19 +10,20 @@ every byte against the artifact's :class:`Budget`.
 
 from __future__ import annotations
 
-import hashlib
 import mmap
 import struct
 import threading
 import time
+import types
 import zlib
 
+_inflate_mod: types.ModuleType
 try:  # ISA-L's inflate is ~2x zlib's on APK entries (bench/bench_inventory.py); zlib is the fallback
     from isal import isal_zlib as _inflate_mod
 
-    _INFLATE_ERRORS: tuple[type[Exception], ...] = (zlib.error, _inflate_mod.error)
+    _INFLATE_ERRORS: tuple[type[BaseException], ...] = (zlib.error, _inflate_mod.error)
 except ImportError:  # pragma: no cover - isal ships wheels for every platform CI uses
-    _inflate_mod = zlib  # type: ignore[assignment]
+    _inflate_mod = zlib
     _INFLATE_ERRORS = (zlib.error,)
 try:  # inflate + SHA-256 on a native thread, without the GIL (scanner/_speedups.c)
     from scanner._speedups import inflate_job as _c_inflate_job

@@ -909,3 +909,20 @@ def test_elf_exports_leave_names_past_the_string_table_to_lief() -> None:
             break
     b2 = lief.ELF.parse(bytes(data), elf._CONFIG_NOSYM)
     assert elf.fast_exports(b2, bytes(data)) is None
+
+
+@needs_c
+def test_fast_exports_failure_falls_back_to_lief(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Anything the compiled reader trips over means "ask lief", never a library marked unreadable."""
+    from scanner import elf
+
+    def boom(*_a: object) -> object:
+        raise ValueError("odd tables")
+
+    data = (FIX / "elf" / "libhello.so").read_bytes()
+    want = elf.read_elf(data, "x", "lib/x86_64/libhello.so")
+    monkeypatch.setattr(elf, "_c_elf_exports", boom)
+    import lief
+
+    assert elf.fast_exports(lief.ELF.parse(data, elf._CONFIG_NOSYM), data) is None
+    assert elf.read_elf(data, "x", "lib/x86_64/libhello.so") == want
