@@ -586,6 +586,17 @@ static int job_grow(InflateJob *j, size_t *cap, size_t limit)
     return 1;
 }
 
+/* The first output buffer of an inflate: the preallocated bytes object, else a malloc'd one. Its size. */
+static size_t job_first_buffer(InflateJob *j, size_t limit)
+{
+    size_t cap = j->out_cap < limit ? j->out_cap : limit;
+    if (cap == 0)
+        cap = 1;
+    if (!j->in_py)
+        j->out = malloc(cap);
+    return cap;
+}
+
 static void *job_run(void *arg)
 {
     InflateJob *j = (InflateJob *)arg;
@@ -628,10 +639,7 @@ static void *job_run(void *arg)
 #ifdef SYNTH_HAVE_ISAL
     } else if (j->fast) { /* ISA-L: about twice zlib's speed; the same library python-isal binds (sync path) */
         struct inflate_state *st = malloc(sizeof *st);
-        size_t cap = j->out_cap < limit ? j->out_cap : limit;
-        if (cap == 0) cap = 1;
-        if (!j->in_py)
-            j->out = malloc(cap);
+        size_t cap = job_first_buffer(j, limit);
         if (st == NULL || j->out == NULL) { free(st); j->oom = 1; return NULL; }
         isal_inflate_init(st);
         st->crc_flag = ISAL_DEFLATE;
@@ -673,10 +681,7 @@ static void *job_run(void *arg)
         z_stream zs;
         memset(&zs, 0, sizeof zs);
         if (inflateInit2(&zs, -15) != Z_OK) { j->oom = 1; return NULL; }
-        size_t cap = j->out_cap < limit ? j->out_cap : limit;
-        if (cap == 0) cap = 1;
-        if (!j->in_py)
-            j->out = malloc(cap);
+        size_t cap = job_first_buffer(j, limit);
         if (j->out == NULL) { inflateEnd(&zs); j->oom = 1; return NULL; }
         size_t fed = 0, total = (size_t)j->csize;
         for (;;) {
@@ -791,6 +796,12 @@ static PyObject *job_bytes(InflateJob *j)
     return j->pyout;
 }
 
+static void job_hex(const InflateJob *j, char hex[65])
+{
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", j->digest[i]);
+}
+
 static void job_dealloc(InflateJob *j)
 {
     job_release(j); /* nobody else can hold the object here: the join cannot be refused */
@@ -819,8 +830,7 @@ static PyObject *job_result(InflateJob *j, PyObject *unused)
     }
     PyObject *r;
     char hex[65];
-    for (int i = 0; i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", j->digest[i]);
+    job_hex(j, hex);
     if (j->mode != JOB_INFLATE) {
         r = Py_BuildValue("(OsOO)", Py_None, hex, Py_True, Py_None);
     } else if (j->zerr) {
@@ -882,8 +892,7 @@ static PyObject *job_digest(InflateJob *j, PyObject *unused)
     }
     int bad = j->oom || j->zerr || !j->want_digest || j->hash_failed;
     char hex[65];
-    for (int i = 0; i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", j->digest[i]);
+    job_hex(j, hex);
     if (job_release(j) < 0)
         return NULL;
     if (bad)
@@ -919,6 +928,31 @@ static PyTypeObject InflateJobType = {
     .tp_methods = job_methods,
 };
 
+/* A job with every field zeroed (nothing to release yet), no descriptor, in ``mode``. */
+static InflateJob *job_new(int mode)
+{
+    InflateJob *j = PyObject_New(InflateJob, &InflateJobType);
+    if (j == NULL)
+        return NULL;
+    memset((char *)j + sizeof(PyObject), 0, sizeof(InflateJob) - sizeof(PyObject));
+    j->fd = -1;
+    j->mode = mode;
+    j->want_digest = 1;
+    return j;
+}
+
+/* Start the job's thread; on failure the job is dropped and NULL returned with OSError set. */
+static PyObject *job_start(InflateJob *j)
+{
+    if (pthread_create(&j->thread, NULL, job_thread, j) != 0) {
+        Py_DECREF(j);
+        PyErr_SetString(PyExc_OSError, "cannot start a native thread");
+        return NULL;
+    }
+    j->running = 1;
+    return (PyObject *)j;
+}
+
 PyDoc_STRVAR(inflate_job_doc,
 "inflate_job(buf, start, csize, deflated, limit, expect, fast=False, digest=True) -> InflateJob\n\n"
 "Start inflating (raw deflate) or copying ``buf[start:start+csize]`` on a native thread, keeping at most\n"
@@ -935,23 +969,9 @@ static PyObject *inflate_job(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "Onnpnn|pp:inflate_job", &buf, &start, &csize, &deflated, &limit, &expect, &fast,
                           &digest))
         return NULL;
-    InflateJob *j = PyObject_New(InflateJob, &InflateJobType);
+    InflateJob *j = job_new(JOB_INFLATE);
     if (j == NULL)
         return NULL;
-    j->have_view = 0;
-    j->running = 0;
-    j->sync_ok = 0;
-    j->ready = 0;
-    j->hash_failed = 0;
-    j->pyout = NULL;
-    j->in_py = j->trimmed = j->joining = 0;
-    j->pre = 0;
-    memset(j->digest, 0, sizeof j->digest);
-    j->fd = -1;
-    j->out = NULL;
-    j->out_len = 0;
-    j->eof = j->zerr = j->oom = 0;
-    j->msg[0] = 0;
     if (PyObject_GetBuffer(buf, &j->view, PyBUF_SIMPLE) < 0) {
         Py_DECREF(j);
         return NULL;
@@ -968,7 +988,6 @@ static PyObject *inflate_job(PyObject *self, PyObject *args)
     j->limit = limit;
     j->deflated = deflated;
     j->fast = fast;
-    j->mode = JOB_INFLATE;
     j->want_digest = digest;
     if (pthread_mutex_init(&j->mu, NULL) != 0) {
         Py_DECREF(j);
@@ -999,13 +1018,7 @@ static PyObject *inflate_job(PyObject *self, PyObject *args)
         if (deflated)
             j->out_cap = (size_t)pre;
     }
-    if (pthread_create(&j->thread, NULL, job_thread, j) != 0) {
-        Py_DECREF(j);
-        PyErr_SetString(PyExc_OSError, "cannot start an inflate thread");
-        return NULL;
-    }
-    j->running = 1;
-    return (PyObject *)j;
+    return job_start(j);
 }
 
 PyDoc_STRVAR(inflate_prefix_doc,
@@ -1090,40 +1103,16 @@ static PyObject *sha256_fd_job(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_OSError, "sha256_fd_job: not an open file descriptor");
         return NULL;
     }
-    InflateJob *j = PyObject_New(InflateJob, &InflateJobType);
+    InflateJob *j = job_new(JOB_HASH_FD);
     if (j == NULL)
         return NULL;
-    j->have_view = 0;
-    j->running = 0;
-    j->sync_ok = 0;
-    j->hash_failed = 0;
-    j->pyout = NULL;
-    j->in_py = j->trimmed = j->joining = 0;
-    j->pre = 0;
-    memset(j->digest, 0, sizeof j->digest);
-    j->out = NULL;
-    j->out_len = 0;
-    j->eof = j->zerr = j->oom = 0;
-    j->mode = JOB_HASH_FD;
     j->fd = dup(fd); /* our own descriptor: closing or reusing the caller's cannot change what we hash */
     if (j->fd < 0) {
         PyErr_SetFromErrno(PyExc_OSError);
         Py_DECREF(j);
         return NULL;
     }
-    j->want_digest = 1;
-    j->ready = 0;
-    j->sync_ok = 0;
-    j->deflated = j->fast = 0;
-    j->start = j->csize = j->limit = 0;
-    j->msg[0] = 0;
-    if (pthread_create(&j->thread, NULL, job_thread, j) != 0) {
-        Py_DECREF(j);
-        PyErr_SetString(PyExc_OSError, "cannot start a hashing thread");
-        return NULL;
-    }
-    j->running = 1;
-    return (PyObject *)j;
+    return job_start(j);
 }
 
 PyDoc_STRVAR(sha256_buf_job_doc,
@@ -1136,41 +1125,15 @@ static PyObject *sha256_buf_job(PyObject *self, PyObject *args)
     PyObject *buf;
     if (!PyArg_ParseTuple(args, "O:sha256_buf_job", &buf))
         return NULL;
-    InflateJob *j = PyObject_New(InflateJob, &InflateJobType);
+    InflateJob *j = job_new(JOB_HASH_BUF);
     if (j == NULL)
         return NULL;
-    j->have_view = 0;
-    j->running = 0;
-    j->sync_ok = 0;
-    j->ready = 0;
-    j->hash_failed = 0;
-    j->pyout = NULL;
-    j->in_py = j->trimmed = j->joining = 0;
-    j->pre = 0;
-    memset(j->digest, 0, sizeof j->digest);
-    j->fd = -1;
-    j->out = NULL;
-    j->out_len = 0;
-    j->eof = j->zerr = j->oom = 0;
-    j->mode = JOB_HASH_BUF;
-    j->want_digest = 1;
-    j->ready = 0;
-    j->sync_ok = 0;
-    j->deflated = j->fast = 0;
-    j->start = j->csize = j->limit = 0;
-    j->msg[0] = 0;
     if (PyObject_GetBuffer(buf, &j->view, PyBUF_SIMPLE) < 0) {
         Py_DECREF(j);
         return NULL;
     }
     j->have_view = 1;
-    if (pthread_create(&j->thread, NULL, job_thread, j) != 0) {
-        Py_DECREF(j);
-        PyErr_SetString(PyExc_OSError, "cannot start a hashing thread");
-        return NULL;
-    }
-    j->running = 1;
-    return (PyObject *)j;
+    return job_start(j);
 }
 
 PyDoc_STRVAR(elf_exports_doc,
