@@ -47,6 +47,32 @@ def test_speedups_are_built() -> None:
 needs_c = pytest.mark.skipif(dex_mod._c_dex_tables is None, reason="scanner._speedups is not built")
 
 
+def _dex_with_raw_strings(raws: list[bytes]) -> bytes:
+    """A code-built DEX whose string table also holds ``raws`` exactly as stored (any bytes, MUTF-8 or not)."""
+    data = bytearray(build_dex(["com.a.B"], strings=[f"s{i:02d}" for i in range(len(raws))]))
+    header = dex_mod.read_header(bytes(data), "x")
+    count, off = header.string_ids
+    # Append new string data for the placeholders and point their string_ids at it.
+    for i, raw in enumerate(raws):
+        target = f"s{i:02d}".encode()
+        for k in range(count):
+            (p,) = struct.unpack_from("<I", data, off + 4 * k)
+            if data[p + 1 : p + 1 + len(target) + 1] == target + b"\x00":
+                struct.pack_into("<I", data, off + 4 * k, len(data))
+                data += bytes([min(len(raw), 127)]) + raw + b"\x00"
+                break
+    struct.pack_into("<I", data, 0x20, len(data))
+    return bytes(data)
+
+
+def _all_apks() -> list[Path]:
+    """The fixture APKs, and the sample APKs when ../shared is present."""
+    apks = sorted((FIX / "apk").rglob("*.apk"))
+    if SHARED.is_dir():
+        apks += sorted((SHARED / "apk").rglob("*.apk"))
+    return apks
+
+
 def _both_dex(data: bytes) -> tuple[object, object]:
     """(compiled, pure) outcome for one DEX: the tables, or the error message."""
     def run(fn):  # type: ignore[no-untyped-def]
@@ -64,9 +90,7 @@ def _both_dex(data: bytes) -> tuple[object, object]:
 
 def _sample_dex() -> list[tuple[str, bytes]]:
     out = [(p.name, p.read_bytes()) for p in sorted((FIX / "dex").glob("*.dex"))]
-    apks = sorted((FIX / "apk").rglob("*.apk"))
-    if SHARED.is_dir():
-        apks += sorted((SHARED / "apk").rglob("*.apk"))
+    apks = _all_apks()
     for apk in apks:
         try:
             with zipfile.ZipFile(apk) as z:
@@ -117,28 +141,13 @@ def test_dex_tables_equal_on_mutations(data: st.DataObject) -> None:
 @given(st.lists(st.binary(max_size=12), max_size=30))
 def test_dex_tables_equal_on_arbitrary_string_bytes(raws: list[bytes]) -> None:
     """Strings of any bytes (invalid UTF-8, lone surrogates, C0 80): the fallback decoder decides both ways."""
-    data = bytearray(build_dex(["com.a.B"], strings=[f"s{i:02d}" for i in range(len(raws))]))
-    header = dex_mod.read_header(bytes(data), "x")
-    count, off = header.string_ids
-    # Append new string data for the placeholders and point their string_ids at it.
-    for i, raw in enumerate(raws):
-        target = f"s{i:02d}".encode()
-        for k in range(count):
-            (p,) = struct.unpack_from("<I", data, off + 4 * k)
-            if data[p + 1 : p + 1 + len(target) + 1] == target + b"\x00":
-                struct.pack_into("<I", data, off + 4 * k, len(data))
-                data += bytes([len(raw)]) + raw.replace(b"\x00", b"\xc0\x80") + b"\x00"
-                break
-    struct.pack_into("<I", data, 0x20, len(data))
-    c, py = _both_dex(bytes(data))
+    c, py = _both_dex(_dex_with_raw_strings([r.replace(b"\x00", b"\xc0\x80") for r in raws]))
     assert c == py
 
 
 def _sample_arsc() -> list[tuple[str, bytes]]:
     out = [("built-utf8", build_arsc(["", "a", "中文", "x" * 200, "\U0001f600"]))]
-    apks = sorted((FIX / "apk").rglob("*.apk"))
-    if SHARED.is_dir():
-        apks += sorted((SHARED / "apk").rglob("*.apk"))
+    apks = _all_apks()
     for apk in apks:
         try:
             with zipfile.ZipFile(apk) as z:
@@ -286,9 +295,7 @@ def _both_reads(buf: bytes) -> list[tuple[object, object]]:
 def test_read_async_equals_read_on_real_apks() -> None:
     from scanner.zipread import Budget, Limits, ZipArchive
 
-    apks = sorted((FIX / "apk").rglob("*.apk"))
-    if SHARED.is_dir():
-        apks += sorted((SHARED / "apk").rglob("*.apk"))
+    apks = _all_apks()
     checked = 0
     for apk in apks:
         buf = apk.read_bytes()
@@ -469,9 +476,7 @@ def test_cert_fast_path_equals_asn1crypto_on_samples() -> None:
 
     from scanner import signing
 
-    apks = sorted((FIX / "apk").rglob("*.apk"))
-    if SHARED.is_dir():
-        apks += sorted((SHARED / "apk").rglob("*.apk"))
+    apks = _all_apks()
     seen = 0
     for apk in apks:
         try:
@@ -661,19 +666,7 @@ def test_mutf8_strings_decode_like_the_spec(texts: list[str]) -> None:
     for raw, t in zip(raws, texts):
         if "\ud83d" not in t:
             assert dex_mod.decode_mutf8(raw) == t
-    data = bytearray(build_dex(["com.a.B"], strings=[f"s{i:02d}" for i in range(len(raws))]))
-    header = dex_mod.read_header(bytes(data), "x")
-    count, off = header.string_ids
-    for i, raw in enumerate(raws):
-        target = f"s{i:02d}".encode()
-        for k in range(count):
-            (p,) = struct.unpack_from("<I", data, off + 4 * k)
-            if data[p + 1 : p + 1 + len(target) + 1] == target + b"\x00":
-                struct.pack_into("<I", data, off + 4 * k, len(data))
-                data += bytes([min(len(raw), 127)]) + raw + b"\x00"
-                break
-    struct.pack_into("<I", data, 0x20, len(data))
-    c, py = _both_dex(bytes(data))
+    c, py = _both_dex(_dex_with_raw_strings(raws))
     assert c == py
 
 
@@ -695,9 +688,7 @@ def _zip_view(buf: bytes, compiled: bool) -> object:
 
 @needs_c
 def test_cd_records_equal_python_on_real_archives() -> None:
-    apks = sorted((FIX / "apk").rglob("*.apk"))
-    if SHARED.is_dir():
-        apks += sorted((SHARED / "apk").rglob("*.apk"))
+    apks = _all_apks()
     for apk in apks:
         buf = apk.read_bytes()
         assert _zip_view(buf, True) == _zip_view(buf, False), apk.name
@@ -736,9 +727,7 @@ def _hits(inv: object, compiled: bool) -> tuple[dict[object, object], dict[objec
 def test_terms_present_matches_automaton_on_samples_and_fixtures() -> None:
     from scanner.reader import read_artifact
 
-    paths = sorted((FIX / "apk").rglob("*.apk"))
-    if SHARED.is_dir():
-        paths += sorted((SHARED / "apk").rglob("*.apk")) + sorted((SHARED / "miniprogram").rglob("*.wxapkg"))
+    paths = _all_apks() + (sorted((SHARED / "miniprogram").rglob("*.wxapkg")) if SHARED.is_dir() else [])
     for p in paths:
         inv = read_artifact(p)
         assert _hits(inv, True) == _hits(inv, False), p.name
