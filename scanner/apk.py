@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from scanner.aab import parse_proto_manifest
 from scanner.dex import read_dex
 from scanner.elf import read_elf
-from scanner.errors import LimitExceeded, ReadError
+from scanner.errors import BudgetSpent, LimitExceeded, ReadError
 from scanner.manifest import arsc_strings, parse_manifest
 from scanner.model import (
     Certificate,
@@ -280,7 +280,7 @@ class AndroidWalker:
             return data
         except LimitExceeded as exc:
             self.acc.error(exc, f"{za.locator}!{m.name}", "limits")
-            if "total bytes" in exc.message or "longer than" in exc.message:
+            if isinstance(exc, BudgetSpent):  # the whole artifact is over budget: stop
                 raise
             return None
         except ReadError as exc:

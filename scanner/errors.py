@@ -15,6 +15,10 @@ class LimitExceeded(ReadError):
     """A resource limit (bytes, entries, depth, ratio, time) was hit; reading stops for that part."""
 
 
+class BudgetSpent(LimitExceeded):
+    """The whole artifact's budget (total bytes read, wall time) is spent: reading stops for all of it."""
+
+
 class ZipFormatError(ReadError):
     """The zip structure is broken beyond what Android's installer would tolerate."""
 

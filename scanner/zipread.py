@@ -36,7 +36,7 @@ except ImportError:  # pragma: no cover - built by `pip install`; absent only wi
 _ISAL_MIN = 16 * 1024  # compressed bytes from which ISA-L's faster inflate pays for its set-up
 from dataclasses import dataclass, field
 
-from scanner.errors import LimitExceeded, ReadError, ZipFormatError
+from scanner.errors import BudgetSpent, LimitExceeded, ReadError, ZipFormatError
 from scanner.model import ScanError, ScanNote
 
 _EOCD = b"PK\x05\x06"
@@ -74,7 +74,7 @@ class Budget:
         with self._lock:
             self.bytes_used += nbytes
         if self.bytes_used > self.limits.max_total_bytes:
-            raise LimitExceeded(
+            raise BudgetSpent(
                 f"total bytes read exceed the limit of {self.limits.max_total_bytes}", locator, "limits"
             )
 
@@ -91,7 +91,7 @@ class Budget:
     def check_time(self, locator: str) -> None:
         """Raise when the wall-time budget for this artifact is spent."""
         if time.monotonic() - self.started > self.limits.max_seconds:
-            raise LimitExceeded(f"reading took longer than {self.limits.max_seconds:.0f} s", locator, "limits")
+            raise BudgetSpent(f"reading took longer than {self.limits.max_seconds:.0f} s", locator, "limits")
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import posixpath
 from dataclasses import replace
 from pathlib import Path
 
-from scanner.errors import LimitExceeded, ReadError
+from scanner.errors import BudgetSpent, LimitExceeded, ReadError
 from scanner.miniprogram.collect import MiniAccumulator
 from scanner.miniprogram.containers import (
     read_amr,
@@ -114,7 +114,7 @@ def _read_packages(
             _read_one(acc, name, buf, kind, why, appid, art.path)
         except LimitExceeded as exc:
             acc.error(exc, name, "limits")
-            if "total bytes" in exc.message or "longer than" in exc.message:
+            if isinstance(exc, BudgetSpent):  # the whole artifact is over budget: stop
                 break
         except ReadError as exc:
             acc.error(exc, name)

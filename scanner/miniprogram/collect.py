@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from scanner.errors import LimitExceeded, ReadError
+from scanner.errors import BudgetSpent, LimitExceeded, ReadError
 from scanner.miniprogram.evidence import code_evidence, libraries_by_name, npm_package
 from scanner.model import (
     Artifact,
@@ -204,7 +204,7 @@ class MiniAccumulator:
             return m.read(n)
         except LimitExceeded as exc:
             self.error(exc, locator, "limits")
-            if "total bytes" in exc.message or "longer than" in exc.message:
+            if isinstance(exc, BudgetSpent):  # the whole artifact is over budget: stop
                 raise
             return None
         except ReadError as exc:

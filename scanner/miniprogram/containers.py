@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from scanner.errors import LimitExceeded, ReadError
+from scanner.errors import BudgetSpent, LimitExceeded, ReadError
 from scanner.miniprogram import config
 from scanner.miniprogram.collect import MemberFile, MiniAccumulator
 from scanner.miniprogram.errors import ContainerFormatError, MiniProgramError
@@ -336,7 +336,7 @@ def _nested_hap(acc: MiniAccumulator, za: ZipArchive, m: Member, mloc: str, dept
         data = za.read(m)
     except LimitExceeded as exc:
         acc.error(exc, mloc, "limits")
-        if "total bytes" in exc.message or "longer than" in exc.message:
+        if isinstance(exc, BudgetSpent):  # the whole artifact is over budget: stop
             raise
         return
     except ReadError as exc:
@@ -385,7 +385,7 @@ def read_amr(acc: MiniAccumulator, loc: str, buf: Buffer) -> None:
             data = za.read(m)
         except LimitExceeded as exc:
             acc.error(exc, mloc, "limits")
-            if "total bytes" in exc.message or "longer than" in exc.message:
+            if isinstance(exc, BudgetSpent):  # the whole artifact is over budget: stop
                 raise
             continue
         except ReadError as exc:
